@@ -1,0 +1,3 @@
+from balcli.cli import main
+
+main()
