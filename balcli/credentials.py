@@ -1,0 +1,241 @@
+"""Where secrets come from (SPEC §3). The only module that imports ``keyring``.
+
+Resolution order for each exchange, first hit wins (``auth status`` shows which one was used):
+  1. environment variables (the cron path), see ``ENV_VARS``;
+  2. the OS keyring: service ``balcli``, user ``<profile>/<exchange>``, value a JSON object of the fields;
+  3. the credentials file (``<config dir>/credentials.yaml`` or ``credentials_file``), which must be mode 0600:
+     ``{profile: {exchange: {field: value}}}``.
+
+``keyring`` is imported only when the environment does not already hold the credentials (it costs ~120 ms), a
+keyring without a usable backend (headless Linux, cron, SSH) is skipped without noise, and a keyring call is
+bounded in time so that a locked or hanging backend can never stall a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from balcli.errors import ConfigError
+
+SERVICE = "balcli"
+KEYRING_TIMEOUT = 3.0  # seconds; a keyring call that takes longer is abandoned and skipped
+
+# The field sets an exchange accepts, in prompt order. Cryptofuse takes either a client id + secret or a token.
+FIELD_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "zoomex": (("api_key", "api_secret"),),
+    "coinw": (("api_key", "api_secret"),),
+    "binance": (("api_key", "api_secret"),),
+    "cryptofuse": (("client_id", "client_secret"), ("token",)),
+}
+SECRET_FIELDS = frozenset({"api_secret", "client_secret", "token"})
+ENV_VARS: dict[str, dict[str, str]] = {
+    ex: {f: f"BALCLI_{ex.upper()}_{f.upper()}" for fields in sets for f in fields}
+    for ex, sets in FIELD_SETS.items()
+}
+
+Note = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    exchange: str
+    fields: Mapping[str, str]
+    source: str  # "env" | "keyring" | "file" | "sandbox"
+    location: str
+
+    def __repr__(self) -> str:  # never show a secret, not even in a traceback or a debugger
+        return f"Credentials({self.exchange!r}, source={self.source!r}, key={self.masked_key()!r})"
+
+    __str__ = __repr__
+
+    @property
+    def public_id(self) -> str:
+        return self.fields.get("api_key") or self.fields.get("client_id") or "(bearer token)"
+
+    def masked_key(self) -> str:
+        return mask(self.public_id) if "token" not in self.fields else mask(self.fields["token"])
+
+    def secrets(self) -> list[str]:
+        return [v for k, v in self.fields.items() if v and (k in SECRET_FIELDS or k == "api_key")]
+
+
+def mask(value: str) -> str:
+    """``abcd…wxyz``; short values are hidden entirely."""
+    if len(value) < 12:
+        return "…" * 3
+    return f"{value[:4]}…{value[-4:]}"
+
+
+def _complete(exchange: str, fields: Mapping[str, Any]) -> dict[str, str] | None:
+    for field_set in FIELD_SETS[exchange]:
+        if all(isinstance(fields.get(f), str) and fields.get(f) for f in field_set):
+            return {f: fields[f] for f in field_set}
+    return None
+
+
+def env_vars_hint(exchange: str) -> str:
+    sets = [" + ".join(ENV_VARS[exchange][f] for f in fs) for fs in FIELD_SETS[exchange]]
+    return " or ".join(sets)
+
+
+# -- 1. environment --------------------------------------------------------------------------------
+
+def from_env(exchange: str, env: Mapping[str, str] = os.environ) -> Credentials | None:
+    present = {f: env[v] for f, v in ENV_VARS[exchange].items() if env.get(v)}
+    if not present:
+        return None
+    fields = _complete(exchange, present)
+    if fields is None:
+        missing = [ENV_VARS[exchange][f] for fs in FIELD_SETS[exchange] for f in fs
+                   if f not in present and any(g in present for g in fs)]
+        raise ConfigError(
+            f"{exchange} credentials in the environment are incomplete: {', '.join(missing)} is not set",
+            f"set {env_vars_hint(exchange)}, or unset them to use the keyring or credentials file")
+    return Credentials(exchange, fields, "env", "environment")
+
+
+# -- 2. keyring --------------------------------------------------------------------------------------
+
+def _bounded(call: Callable[[], Any], note: Note | None, what: str) -> tuple[bool, Any]:
+    """Run a keyring call with a time limit; (ok, result). Exceptions and time-outs are skipped, noted under -v."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = call()
+        except Exception as exc:  # any backend failure means "no keyring here"
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="balcli-keyring")
+    thread.start()
+    thread.join(KEYRING_TIMEOUT)
+    if thread.is_alive():
+        if note:
+            note(f"keyring did not answer within {KEYRING_TIMEOUT:.0f} s while {what}; skipped")
+        return False, None
+    if "error" in box:
+        if note:
+            note(f"keyring unavailable while {what} ({type(box['error']).__name__}); skipped")
+        return False, None
+    return True, box.get("result")
+
+
+def keyring_backend_usable() -> bool:
+    """False when keyring has no real backend (the ``fail``/``null`` ones, or a chainer with nothing in it)."""
+    try:
+        import keyring
+        from keyring.backends import fail
+    except Exception:
+        return False
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return False
+    name = type(backend).__module__ + "." + type(backend).__name__
+    if name.startswith("keyring.backends.null."):
+        return False
+    if name.startswith("keyring.backends.chainer.") and not getattr(backend, "backends", None):
+        return False
+    return True
+
+
+def keyring_user(profile: str, exchange: str) -> str:
+    return f"{profile}/{exchange}"
+
+
+def from_keyring(exchange: str, profile: str, note: Note | None = None) -> Credentials | None:
+    ok, usable = _bounded(keyring_backend_usable, note, "looking for a backend")
+    if not ok or not usable:
+        return None
+    import keyring
+
+    user = keyring_user(profile, exchange)
+    ok, raw = _bounded(lambda: keyring.get_password(SERVICE, user), note, f"reading {user}")
+    if not ok or not raw:
+        return None
+    try:
+        fields = _complete(exchange, json.loads(raw))
+    except (ValueError, TypeError, AttributeError):
+        fields = None
+    if fields is None:
+        raise ConfigError(f"the keyring entry {SERVICE}/{user} is not a valid {exchange} credential",
+                          f"store it again with `balcli auth set {exchange}`")
+    return Credentials(exchange, fields, "keyring", f"keyring {SERVICE}/{user}")
+
+
+# -- 3. credentials file -----------------------------------------------------------------------------
+
+def check_private(path: Path) -> None:
+    """Refuse a secrets file that group or others can read or write."""
+    mode = path.stat().st_mode
+    if os.name != "nt" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} is readable by others (mode {stat.S_IMODE(mode):04o}); refusing to use it",
+            f"chmod 600 {path}")
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The whole credentials file (``{profile: {exchange: fields}}``), after the permission check."""
+    try:
+        check_private(path)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}",
+                          "check its owner and permissions (chmod 600)") from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        raise ConfigError(f"credentials file {path} is not valid YAML",
+                          f"fix it or remove it and run `balcli auth set`") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"credentials file {path} must map profiles to exchanges",
+                          "see the README's Credentials section")
+    return data
+
+
+def from_file(exchange: str, profile: str, path: Path) -> Credentials | None:
+    if not path.exists():
+        return None
+    section = (read_file(path).get(profile) or {}).get(exchange)
+    if not section:
+        return None
+    fields = _complete(exchange, section if isinstance(section, dict) else {})
+    if fields is None:
+        raise ConfigError(f"{path}: {profile}.{exchange} does not hold a complete {exchange} credential",
+                          f"store it again with `balcli auth set {exchange} --store file`")
+    return Credentials(exchange, fields, "file", str(path))
+
+
+# -- resolution --------------------------------------------------------------------------------------
+
+def find(exchange: str, profile: str, credentials_file: Path, *, env: Mapping[str, str] = os.environ,
+         note: Note | None = None) -> Credentials | None:
+    return (from_env(exchange, env) or from_keyring(exchange, profile, note)
+            or from_file(exchange, profile, credentials_file))
+
+
+def resolve(exchange: str, profile: str, credentials_file: Path, *, env: Mapping[str, str] = os.environ,
+            note: Note | None = None) -> Credentials:
+    found = find(exchange, profile, credentials_file, env=env, note=note)
+    if found is None:
+        raise ConfigError(
+            f"no {exchange} credentials found for profile {profile!r}",
+            f"set {env_vars_hint(exchange)} (cron), or run `balcli auth set {exchange}`")
+    return found
+
+
+def stderr_note(verbose: int) -> Note | None:
+    if verbose <= 0:
+        return None
+    return lambda text: print(f"balcli: {text}", file=sys.stderr)
