@@ -1,0 +1,460 @@
+"""Rows -> table | json | ndjson | csv | tsv on stdout (SPEC §2). Never touches the network.
+
+``render`` takes an iterable of *pages* (lists of row dicts whose keys are a view's field names) so that the
+streaming formats can write and flush each page as it arrives. Iterating the pages may raise (a network
+``BalcliError``, ``KeyboardInterrupt``); every format lets that propagate after doing its own right thing:
+
+========  ==========================================================================================
+format    on a failure while pages are still arriving
+========  ==========================================================================================
+json      nothing at all on stdout (all-or-nothing: every page is fetched before the first byte)
+ndjson    the whole rows of the pages already received, each ending in a newline
+csv/tsv   the header and the whole rows of the pages already received, each ending in a newline
+table     nothing on stdout (a table is for reading as a whole; a partial total would mislead)
+========  ==========================================================================================
+
+Values are ``str`` (amounts exactly as the API sent them: ``"257.518301140000000"`` stays so), ``int`` or
+``None``. No value is ever converted to ``float``; a float handed to render is a bug and raises ``TypeError``.
+
+Import cost matters (``balcli --version`` and ``-o json`` must start fast), so only cheap standard-library
+modules are imported here; rich and ``balcli.amounts`` (``decimal``) are imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from balcli.schema import Field, View
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+    tsv = "tsv"
+
+
+def default_format(stdout_isatty: bool) -> OutputFormat:
+    """A table for a person at a terminal; tab-separated values for pipes, files and cron (SPEC §1)."""
+    return OutputFormat.table if stdout_isatty else OutputFormat.tsv
+
+
+def parse_fields(view: View, spec: str | None) -> list[str] | None:
+    """``--fields a,b,c`` -> the chosen field names in order; ``None`` (all fields, default order) when absent.
+
+    Blanks around names and empty items (a trailing comma) are ignored. Unknown or repeated names are a usage
+    error that names them and lists the view's valid fields in their default order.
+    """
+    if spec is None or not spec.strip():
+        return None
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    valid = view.field_names
+    hint = "--fields takes a comma-separated list of: " + ", ".join(valid)
+    from balcli.errors import UsageError
+
+    if not names:
+        raise UsageError(f"--fields {spec!r} names no field", hint)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        import difflib
+
+        guesses = [g for n in unknown for g in difflib.get_close_matches(n, valid, n=1)]
+        message = (
+            f"unknown field{'s' if len(unknown) > 1 else ''} for --fields: {', '.join(unknown)}"
+            f" (valid: {', '.join(valid)})"
+        )
+        if len(unknown) == 1 and guesses:
+            message += f"; did you mean {guesses[0]}?"
+        raise UsageError(message, hint)
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    if repeated:
+        raise UsageError(
+            f"--fields names {', '.join(repeated)} more than once (valid: {', '.join(valid)})", hint
+        )
+    return names
+
+
+def render(
+    pages: Iterable[list[dict]],
+    view: View,
+    fmt: OutputFormat | str,
+    *,
+    fields: list[str] | None = None,
+    header: bool = True,
+    out: TextIO,
+    err: TextIO,
+    color: bool = False,
+    footnotes: Callable[[], list[str]] | None = None,
+) -> int:
+    """Write the rows of ``pages`` to ``out`` in ``fmt``; return the number of rows written.
+
+    ``fields`` comes from :func:`parse_fields` (``None``: all fields). ``header`` applies to csv/tsv only.
+    ``color`` (decided by the caller from isatty and ``NO_COLOR``) applies to the table only; without it no
+    ANSI escape is written. ``footnotes()`` is called after the rows are consumed, for the table only; its
+    lines go under the table (or, for an empty result, to ``err`` after the empty note, since stdout stays empty).
+    """
+    fmt = OutputFormat(fmt)
+    cols = view.select(fields)
+    names = [f.name for f in cols]
+    if fmt is OutputFormat.json:
+        return _write_json(pages, names, out)
+    if fmt is OutputFormat.ndjson:
+        return _write_ndjson(pages, names, out)
+    if fmt is OutputFormat.csv:
+        return _write_csv(pages, names, out, header)
+    if fmt is OutputFormat.tsv:
+        return _write_tsv(pages, names, out, header)
+    return _write_table(pages, view, cols, out, err, color, footnotes)
+
+
+# --- values ---------------------------------------------------------------------------------------------
+
+
+def _odd_value(value: object, name: str) -> object:
+    """A value that is not str/int/None: a Decimal becomes plain decimal text; anything else is a bug."""
+    if isinstance(value, bool):
+        return value
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        from balcli.amounts import format_decimal
+
+        return format_decimal(value)
+    if isinstance(value, float):  # float-ok: rejected, never formatted
+        raise TypeError(f"field {name!r} holds a float ({value!r}); amounts must stay exact strings")
+    raise TypeError(f"field {name!r} holds an unsupported {type(value).__name__}: {value!r}")
+
+
+_PLAIN_TYPES = (str, int, type(None))
+
+
+def _json_row(row: dict, names: Sequence[str]) -> dict:
+    """The selected fields in order: str stays a JSON string, int a number, None null."""
+    out = {}
+    for n in names:
+        v = row.get(n)
+        out[n] = v if type(v) in _PLAIN_TYPES else _odd_value(v, n)
+    return out
+
+
+def _text(value: object, name: str) -> str:
+    """A cell as text: None -> empty; amounts verbatim (never float, never exponent notation)."""
+    if type(value) is str:
+        return value  # type: ignore[return-value]
+    if value is None:
+        return ""
+    if type(value) is int:
+        return str(value)
+    odd = _odd_value(value, name)
+    return ("true" if odd else "false") if isinstance(odd, bool) else str(odd)
+
+
+# --- json / ndjson ----------------------------------------------------------------------------------------
+
+
+def _write_json(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO) -> int:
+    # All-or-nothing (SPEC §2): fetch every page before the first byte, so a failure midway leaves stdout
+    # empty. The rows are held anyway; the text is not: each row is serialised and written on its own.
+    rows = [row for page in pages for row in page]
+    if not rows:
+        out.write("[]\n")
+        out.flush()
+        return 0
+    # One row object per line inside the array, e.g.
+    #   [
+    #     {"coin": "BTC", "balance": "1.50"},
+    #     {"coin": "ETH", "balance": "0.000000000000000001"}
+    #   ]
+    # Valid JSON for jq and every parser, yet a person (or grep, or diff) reads one row per line; a fully
+    # indented dump would take N+2 lines per row, a compact one a single unreadable line. ASCII-escaped
+    # (json's default) so the bytes are encodable whatever stdout's locale is; parsers decode it identically.
+    dumps = json.dumps
+    last = len(rows) - 1
+    out.write("[\n")
+    for i, row in enumerate(rows):
+        out.write("  " + dumps(_json_row(row, names)) + (",\n" if i < last else "\n"))
+    out.write("]\n")
+    out.flush()
+    return len(rows)
+
+
+def _write_ndjson(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO) -> int:
+    # Compact separators: one object per line is for machines (jq -c style); each page is one write and one
+    # flush so a pipe sees rows as pages arrive and a failure between pages leaves only whole lines.
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    count = 0
+    for page in pages:
+        if not page:
+            continue
+        out.write("".join(dumps(_json_row(row, names)) + "\n" for row in page))
+        out.flush()
+        count += len(page)
+    return count
+
+
+# --- csv / tsv ----------------------------------------------------------------------------------------------
+
+
+def _write_csv(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO, header: bool) -> int:
+    # RFC 4180 quoting from the csv module, "\n" line ends, None -> empty cell (so None and "" read back alike).
+    # The csv module quotes a field holding "\n" but not one holding a lone "\r" when the line end is "\n",
+    # and a reader would split the record there; such rows are written with every field quoted instead.
+    buf = io.StringIO()
+    minimal = csv.writer(buf, lineterminator="\n")
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    if header:
+        minimal.writerow(names)
+        out.write(buf.getvalue())
+        out.flush()
+    count = 0
+    for page in pages:
+        if not page:
+            continue
+        buf.seek(0)
+        buf.truncate()
+        for row in page:
+            cells = [_text(row.get(n), n) for n in names]
+            (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
+        out.write(buf.getvalue())
+        out.flush()
+        count += len(page)
+    return count
+
+
+# TSV: one record per line, fields separated by a tab, None -> empty cell. Any string round-trips: a backslash
+# is written as \\, a tab as \t, a newline as \n and a carriage return as \r (the convention of PostgreSQL's
+# COPY text format and of `mysql --batch`), so a field never holds a raw tab or line break. To read a field
+# back: split the line on tabs, then replace \\ \t \n \r by the characters they stand for in one left-to-right
+# pass. Amounts, coins and ids never contain these characters, so they read as-is with cut, awk or `read`.
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _tsv_line(cells: Iterable[str]) -> str:
+    return "\t".join(c.translate(_TSV_ESCAPES) for c in cells) + "\n"
+
+
+def _write_tsv(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO, header: bool) -> int:
+    if header:
+        out.write(_tsv_line(names))
+        out.flush()
+    count = 0
+    for page in pages:
+        if not page:
+            continue
+        out.write("".join(_tsv_line(_text(row.get(n), n) for n in names) for row in page))
+        out.flush()
+        count += len(page)
+    return count
+
+
+# --- table --------------------------------------------------------------------------------------------------
+
+# Above this many rows the table is written by _plain_table instead of rich. rich's Table costs about 265 µs
+# a row (10,000 rows: 2.7 s); the plain writer lays out the very same text (same box, padding, alignment and
+# footer; byte-identical without colour, which the tests check) from widths computed once.
+RICH_MAX_ROWS = 1000
+
+# A wide default when stdout is not a terminal: a table is never wrapped or truncated, whatever its width.
+_WIDE = 1000
+
+# Control characters would break the layout (a newline) or drive the terminal (ESC): shown escaped.
+_CONTROL_ESCAPES = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def _cell(value: object, name: str) -> str:
+    text = _text(value, name)
+    return text if text.isprintable() else text.translate(_CONTROL_ESCAPES)
+
+
+def _write_table(
+    pages: Iterable[list[dict]],
+    view: View,
+    cols: Sequence[Field],
+    out: TextIO,
+    err: TextIO,
+    color: bool,
+    footnotes: Callable[[], list[str]] | None,
+) -> int:
+    rows = [row for page in pages for row in page]
+    notes = footnotes() if footnotes is not None else []
+    if not rows:
+        # stdout stays empty so `balcli ... | wc -l` says 0; the note and any footnotes are for the person.
+        err.write("".join(line + "\n" for line in (view.empty_note, *notes)))
+        err.flush()
+        return 0
+    names = [f.name for f in cols]
+    right = [f.kind in ("amount", "int") for f in cols]
+    body = [[_cell(row.get(n), n) for n in names] for row in rows]
+    footer = _footer(rows, view, cols)
+    if len(rows) > RICH_MAX_ROWS:
+        _plain_table(names, right, body, footer, out, color)
+    else:
+        _rich_table(names, right, body, footer, out, color)
+    if notes:
+        dim, reset = ("\x1b[2m", "\x1b[0m") if color else ("", "")
+        out.write("".join(f"{dim}{_cell(line, 'footnote')}{reset}\n" for line in notes))
+    out.flush()
+    return len(rows)
+
+
+def _footer(rows: list[dict], view: View, cols: Sequence[Field]) -> list[str] | None:
+    """The totals row, or None where a sum means nothing (no summed column shown, or mixed units).
+
+    Each summed column holds the exact sum of its non-empty cells; the unit column holds the shared unit; the
+    label ``total`` goes in the first column that is not summed (``total USDT`` when that is the unit column).
+    """
+    summed = {n for n in view.sum_fields if any(f.name == n for f in cols)}
+    if not summed:
+        return None
+    unit: object = None
+    if view.unit_field is not None:
+        units = {row.get(view.unit_field) for row in rows}
+        if len(units) != 1:
+            return None
+        unit = units.pop()
+    from balcli.amounts import exact_sum, format_decimal
+
+    cells = []
+    for f in cols:
+        if f.name in summed:
+            values = [v for v in (row.get(f.name) for row in rows) if v is not None and v != ""]
+            try:
+                cells.append(format_decimal(exact_sum(values)) if values else "")
+            except ValueError:  # a cell that is not a number: no total rather than a wrong one
+                cells.append("")
+        elif f.name == view.unit_field:
+            cells.append(_cell(unit, f.name))
+        else:
+            cells.append("")
+    for i, f in enumerate(cols):
+        if f.name not in summed:
+            cells[i] = " ".join(part for part in ("total", cells[i]) if part)
+            break
+    return cells
+
+
+def _widths(names: Sequence[str], body: list[list[str]], footer: list[str] | None) -> list[int]:
+    from rich.cells import cell_len
+
+    def width(text: str) -> int:
+        return len(text) if text.isascii() else cell_len(text)
+
+    widths = [width(n) for n in names]
+    for cells in body if footer is None else [*body, footer]:
+        for i, text in enumerate(cells):
+            w = width(text)
+            if w > widths[i]:
+                widths[i] = w
+    return widths
+
+
+def _utf8_box(out: TextIO) -> bool:
+    # The same test rich makes: an encoding that is not UTF-* gets ASCII rules.
+    return (getattr(out, "encoding", None) or "utf-8").lower().startswith("utf")
+
+
+def _console_width(out: TextIO, needed: int) -> int:
+    width = _WIDE
+    try:
+        if out.isatty():
+            import os
+
+            width = os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    # Never narrower than the table: rich would squeeze and crop columns; the terminal may wrap lines instead,
+    # which keeps every digit (and `less -S` shows them unwrapped).
+    return max(width, needed)
+
+
+def _rich_table(
+    names: Sequence[str],
+    right: Sequence[bool],
+    body: list[list[str]],
+    footer: list[str] | None,
+    out: TextIO,
+    color: bool,
+) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    widths = _widths(names, body, footer)
+    needed = sum(widths) + 3 * len(widths) - 1  # padding 1 each side, one divider between columns
+    console = Console(
+        file=out,
+        force_terminal=color,
+        no_color=not color,
+        color_system="auto" if color else None,
+        width=_console_width(out, needed),
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
+    table = Table(
+        box=box.SIMPLE if _utf8_box(out) else box.Box(str(box.SIMPLE).replace("─", "-"), ascii=True),
+        show_edge=False,
+        show_footer=footer is not None,
+        header_style="bold",
+        footer_style="bold",
+    )
+    for i, name in enumerate(names):
+        table.add_column(
+            name,
+            justify="right" if right[i] else "left",
+            no_wrap=True,  # with the console at least as wide as the table, nothing folds or crops
+            # (overflow="ignore" would be the obvious choice but makes rich drop the right justification)
+            footer=footer[i] if footer is not None else "",
+        )
+    for cells in body:
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _plain_table(
+    names: Sequence[str],
+    right: Sequence[bool],
+    body: list[list[str]],
+    footer: list[str] | None,
+    out: TextIO,
+    color: bool,
+) -> None:
+    """The layout of _rich_table (box.SIMPLE without edges), written line by line from widths computed once.
+
+    Measured on the 2-core CI machine: 10,000 rows x 3 columns (with the exact footer sum) in 35-50 ms,
+    against 2.5 s through rich (1,000 rows through rich: 0.25 s).
+    """
+    from rich.cells import cell_len
+
+    widths = _widths(names, body, footer)
+
+    def pad(text: str, i: int) -> str:
+        gap = widths[i] - (len(text) if text.isascii() else cell_len(text))
+        return " " * gap + text if right[i] else text + " " * gap
+
+    def line(cells: Sequence[str], bold: bool = False) -> str:
+        text = " " + "   ".join(pad(c, i) for i, c in enumerate(cells)) + " "
+        return f"\x1b[1m{text}\x1b[0m\n" if bold and color else text + "\n"
+
+    rule = ("─" if _utf8_box(out) else "-") * (sum(widths) + 3 * len(widths) - 1) + "\n"
+    out.write(line(names, bold=True) + rule)
+    chunk = 2000  # write in chunks: no giant string, few calls
+    for start in range(0, len(body), chunk):
+        out.write("".join(line(cells) for cells in body[start : start + chunk]))
+    if footer is not None:
+        out.write(rule + line(footer, bold=True))
