@@ -1,0 +1,137 @@
+"""Lazy page generators with the guards of SPEC §5: every page is fetched (never a silent subset), a cursor
+seen twice or a page that brings nothing new is an error (exit 7), never a hang; rows repeated across pages
+are dropped; a total that changes during the run is warned about; an empty page while rows are still missing
+is an error.
+
+Cursor pagination is sequential by nature (each cursor comes from the previous page). Page-number and offset
+pagination know every page's address once the first page gives the total, so the rest are fetched by a small
+bounded pool of threads (all under the source's one rate limiter) and still yielded strictly in order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from balcli.errors import ResponseError
+
+T = TypeVar("T")
+Key = Callable[[T], Hashable]
+Warn = Callable[[str], None]
+OnPage = Callable[[int, int, int | None], None]  # pages so far, rows so far, total (if known)
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+def cursor_pages(
+    fetch: Callable[[str | None], tuple[list[T], str | None]], *, key: Key[T], label: str,
+    max_items: int | None = None, on_page: OnPage = _ignore,
+) -> Iterator[list[T]]:
+    """Follow ``next`` cursors from ``fetch(None)`` until an empty/absent cursor; yield deduplicated pages."""
+    seen_cursors: set[str] = set()
+    seen_keys: set[Hashable] = set()
+    cursor: str | None = None
+    pages = rows = 0
+    while True:
+        items, next_cursor = fetch(cursor)
+        pages += 1
+        fresh = [item for item in items if not (key(item) in seen_keys or seen_keys.add(key(item)))]
+        if max_items is not None and rows + len(fresh) > max_items:
+            fresh = fresh[: max_items - rows]
+        rows += len(fresh)
+        on_page(pages, rows, None)
+        yield fresh
+        if not next_cursor or (max_items is not None and rows >= max_items):
+            return
+        if next_cursor in seen_cursors or next_cursor == cursor:
+            raise ResponseError(f"{label} pagination cycle: cursor {next_cursor!r} was already used "
+                                f"(after {pages} pages, {rows} rows)", "the API's paging is inconsistent; "
+                                "run again later", api_message=None)
+        if cursor is not None:
+            seen_cursors.add(cursor)
+        cursor = next_cursor
+
+
+def indexed_pages(
+    fetch: Callable[[int, int], tuple[list[T], int]], *, page_size: int, key: Key[T], label: str,
+    max_items: int | None = None, concurrency: int = 1, warn: Warn = _ignore, on_page: OnPage = _ignore,
+) -> Iterator[list[T]]:
+    """Pages addressed by index (0-based) and size: ``fetch(index, size) -> (items, total)``.
+
+    Page numbers are ``index + 1``; offsets are ``index * size``. ``size`` is ``page_size`` unless the first
+    page shows the server caps it lower (a short first page while the total says more rows exist).
+    """
+    first, total = fetch(0, page_size)
+    size = len(first) if 0 < len(first) < page_size and total > len(first) else page_size
+    first_total = total
+    seen: set[Hashable] = set()
+    rows = pages = 0
+    target = _target(total, max_items)
+    planned = math.ceil(target / size) if size else 0
+
+    pool: ThreadPoolExecutor | None = None
+    ahead: deque[tuple[int, Future[tuple[list[T], int]]]] = deque()
+    next_index = 1
+
+    def submit_more() -> None:
+        nonlocal next_index
+        while pool is not None and len(ahead) < concurrency and next_index < planned:
+            ahead.append((next_index, pool.submit(fetch, next_index, size)))
+            next_index += 1
+
+    if concurrency > 1 and planned > 2:
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="balcli-page")
+    try:
+        index, items = 0, first
+        previous_keys: list[Hashable] | None = None
+        while True:
+            submit_more()
+            pages += 1
+            if total != first_total:
+                warn(f"{label}: the total changed during the run ({first_total} -> {total}); "
+                     "the rows reflect the data as each page was read")
+                first_total = total
+                target = _target(total, max_items)
+                planned = max(planned, math.ceil(target / size))
+            keys = [key(item) for item in items]
+            if not items:
+                if rows < target:
+                    raise ResponseError(
+                        f"{label}: page {index + 1} is empty but only {rows} of {total} rows were received",
+                        "the API's paging is inconsistent; run again later")
+                on_page(pages, rows, total)
+                return
+            if keys == previous_keys:
+                raise ResponseError(f"{label}: page {index + 1} repeats page {index} (pagination does not advance)",
+                                    "the API's paging is inconsistent; run again later")
+            fresh = [item for item, k in zip(items, keys) if not (k in seen or seen.add(k))]
+            if not fresh and rows < target:
+                raise ResponseError(f"{label}: page {index + 1} brought no new rows ({rows} of {total} so far)",
+                                    "the API's paging is inconsistent; run again later")
+            if max_items is not None and rows + len(fresh) > max_items:
+                fresh = fresh[: max_items - rows]
+            rows += len(fresh)
+            on_page(pages, rows, total)
+            yield fresh
+            previous_keys = keys
+            if rows >= target:
+                return
+            index += 1
+            if ahead and ahead[0][0] == index:
+                items, total = ahead.popleft()[1].result()
+            else:
+                items, total = fetch(index, size)
+    finally:
+        if pool is not None:
+            for _, fut in ahead:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _target(total: int, max_items: int | None) -> int:
+    return total if max_items is None else min(total, max_items)
