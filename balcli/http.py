@@ -330,7 +330,7 @@ def redact_query(query: str) -> str:
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
-    m = re.search(r"\[Errno -?\d+\] ([^')\]]+)", text) or re.search(r"(Connection refused|Name or service not "
+    m = re.search(r"\[Errno -?\d+\] ([^')\]"]+)", text) or re.search(r"(Connection refused|Name or service not "
                                                                     r"known|Remote end closed connection[^')]*)", text)
     return m.group(1).strip() if m else type(exc).__name__
 

@@ -1,0 +1,71 @@
+"""The root command and ``main()``: the one place where exceptions become exit statuses (SPEC §4).
+
+``--version`` is answered before anything heavy is imported; typer is imported only to parse a command line,
+and every command module keeps requests, rich, keyring and yaml out of its imports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from balcli import __version__
+from balcli.errors import BalcliError, ExitCode
+
+DEBUG_FLAG = "--debug"
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"balcli: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """After the reader closed stdout (``| head``): point fd 1 at /dev/null so the final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:
+        sys.stdout.write(f"balcli {__version__}\n")
+        sys.exit(0)
+    sys.exit(run(args))
+
+
+def run(args: list[str]) -> int:
+    """Parse and run one command line; return the exit status. Used by ``main`` and by the tests."""
+    debug = DEBUG_FLAG in args[: args.index("--")] if "--" in args else DEBUG_FLAG in args
+    try:
+        from balcli.app import build_app, run_app
+
+        return run_app(build_app(), args)
+    except BalcliError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(str(exc), exc.hint)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nbalcli: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        return int(ExitCode.OK)
+    except Exception as exc:  # a bug: say so briefly; the traceback only with --debug, never with locals
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(f"internal error: {type(exc).__name__}: {exc}" if debug else
+                     f"internal error ({type(exc).__name__})",
+                     None if debug else "this is a bug in balcli; run again with --debug and report the traceback")
+        return int(ExitCode.INTERNAL)

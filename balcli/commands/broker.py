@@ -1,0 +1,60 @@
+"""``balcli broker``: every direct customer's balances from the Zoomex broker endpoint."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.errors import UsageError
+from balcli.sources import zoomex
+
+HELP = f"""Balances of every direct broker customer (Zoomex), one row per customer and coin.
+
+Rows: {zoomex.VIEW.describe()}. With --total: {zoomex.TOTAL_VIEW.describe()}.
+
+Examples:
+
+  balcli broker --coin USDT
+
+  balcli broker --total --json | jq -r '.[] | "\\(.coin) \\(.total_balance)"'
+
+  0 3 * * * balcli broker -o csv > /var/lib/balcli/broker-$(date +\\%F).csv || mail -s 'balcli failed' ops
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=HELP, short_help="Zoomex broker: every customer's balances.")(broker)
+
+
+@common_options
+def broker(
+    ctx: typer.Context,
+    uid: Annotated[Optional[str], typer.Option("--uid", help="Only this customer UID.")] = None,
+    coin: Annotated[Optional[str], typer.Option("--coin", help="Only this coin (e.g. USDT).")] = None,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=50,
+                                           help="Customers per page (1..50).")] = 50,
+    max_items: Annotated[Optional[int], typer.Option(
+        "--max-items", min=1, metavar="N", help="Stop after N customers (the API pages by customer).")] = None,
+    total: Annotated[bool, typer.Option("--total", help="Aggregate per coin instead of per customer.")] = False,
+    testnet: Annotated[bool, typer.Option("--testnet", help="Use Zoomex's testnet host.")] = False,
+    *, common: CommonOptions,
+) -> None:
+    view = zoomex.TOTAL_VIEW if total else zoomex.VIEW
+    validate_fields(common, view)
+    if uid is not None and not uid.strip().isdigit():
+        raise UsageError(f"--uid {uid!r} is not a UID", "a Zoomex UID is a number such as 101479471")
+    if coin is not None and not coin.strip().isalnum():
+        raise UsageError(f"--coin {coin!r} is not a coin code", "give a code such as USDT or BTC")
+    if testnet and common.base_url:
+        raise UsageError("--testnet and --base-url both choose the host", "give only one of them")
+
+    run = Run.start(ctx, common, "zoomex")
+    base_url = run.setting("testnet_base_url") if testnet and run.settings.sandbox is False else run.base_url
+    creds = run.credentials()
+    api = zoomex.ZoomexApi(base_url, creds.fields["api_key"], creds.fields["api_secret"],
+                           int(run.setting("recv_window")))
+    pages = zoomex.asset_balance_pages(
+        run.client, api, uid=uid.strip() if uid else None, coin=coin.strip().upper() if coin else None,
+        page_size=page_size, max_items=max_items, rate_limit=run.rate_limit(zoomex.RATE_LIMIT),
+        on_page=run.progress.page)
+    run.render(zoomex.totals(pages) if total else pages, view)
