@@ -48,7 +48,7 @@ def default_format(stdout_isatty: bool) -> OutputFormat:
 
 
 def parse_fields(view: View, spec: str | None) -> list[str] | None:
-    """``--fields a,b,c`` -> the chosen field names in order; ``None`` (all fields, default order) when absent.
+    """``--fields a,b,c`` -> the chosen names in order; ``None`` (all fields, default order) when absent.
 
     Blanks around names and empty items (a trailing comma) are ignored. Unknown or repeated names are a usage
     error that names them and lists the view's valid fields in their default order.
@@ -99,7 +99,7 @@ def render(
     ``fields`` comes from :func:`parse_fields` (``None``: all fields). ``header`` applies to csv/tsv only.
     ``color`` (decided by the caller from isatty and ``NO_COLOR``) applies to the table only; without it no
     ANSI escape is written. ``footnotes()`` is called after the rows are consumed, for the table only; its
-    lines go under the table (or, for an empty result, to ``err`` after the empty note, since stdout stays empty).
+    lines go under the table (for an empty result, to ``err`` after the empty note: stdout stays empty).
     """
     fmt = OutputFormat(fmt)
     cols = view.select(fields)
@@ -204,7 +204,7 @@ def _write_ndjson(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO
 
 
 def _write_csv(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO, header: bool) -> int:
-    # RFC 4180 quoting from the csv module, "\n" line ends, None -> empty cell (so None and "" read back alike).
+    # RFC 4180 quoting by the csv module, "\n" line ends, None -> empty cell (None and "" read back alike).
     # The csv module quotes a field holding "\n" but not one holding a lone "\r" when the line end is "\n",
     # and a reader would split the record there; such rows are written with every field quoted instead.
     buf = io.StringIO()
