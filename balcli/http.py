@@ -106,12 +106,12 @@ class RateLimiter:
 
     HEADROOM = 0.97
 
-    def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, per_second: float, *, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.per_second = per_second
         self.interval = 1.0 / (per_second * self.HEADROOM)
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -142,15 +142,15 @@ class HttpClient:
     MAX_RETRY_AFTER = 60.0  # a longer Retry-After ends the run (exit 5) saying when to try again
 
     def __init__(self, *, timeout: float = 10.0, max_retries: int = 4, verbose: int = 0,
-                 err: TextIO | None = None, sleep: Callable[[float], None] = time.sleep,
-                 wall: Callable[[], float] = time.time, on_wait: Callable[[float, str], None] | None = None,
+                 err: TextIO | None = None, sleep: Callable[[float], None] | None = None,
+                 wall: Callable[[], float] | None = None, on_wait: Callable[[float, str], None] | None = None,
                  pool_size: int = 4) -> None:
         self.timeout = timeout
         self.max_retries = max_retries
         self.verbose = verbose
         self.err = err if err is not None else sys.stderr
-        self.sleep = sleep
-        self.wall = wall
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up late: tests patch time.sleep
+        self.wall = wall or (lambda: time.time())
         self.on_wait = on_wait
         self.pool_size = pool_size
         self.offsets: dict[str, int] = {}
@@ -330,8 +330,8 @@ def redact_query(query: str) -> str:
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
-    m = re.search(r"\[Errno -?\d+\] ([^')\]"]+)", text) or re.search(r"(Connection refused|Name or service not "
-                                                                    r"known|Remote end closed connection[^')]*)", text)
+    m = re.search(r"\[Errno -?\d+\] ([^')\]\"]+)", text) or re.search(
+        r"(Connection refused|Name or service not known|Remote end closed connection)", text)
     return m.group(1).strip() if m else type(exc).__name__
 
 

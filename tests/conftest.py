@@ -1,0 +1,127 @@
+"""Tests are isolated by default: a temporary config dir, no BALCLI_* variables from the caller's
+environment, an in-memory keyring, and no real network (integration tests use the sandbox on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+DATA = Path(__file__).parent / "data"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring backend that lives in a dict, for a headless machine with no real backend."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if (service, username) not in self.items:
+            raise PasswordDeleteError(username)
+        del self.items[(service, username)]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("BALCLI_") or name in ("NO_COLOR", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy",
+                                                   "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    config_home = tmp_path / "xdg-config"
+    config_home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return config_home / "balcli"
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def config_dir(isolated: Path) -> Path:
+    isolated.mkdir(parents=True, exist_ok=True)
+    return isolated
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record sleeps instead of sleeping, and move the clocks on by what was slept (a fake clock)."""
+    import time
+
+    slept: list[float] = []
+    offset = [0.0]
+    real_monotonic, real_time = time.monotonic, time.time
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        offset[0] += max(0.0, seconds)
+
+    monkeypatch.setattr("time.sleep", sleep)
+    monkeypatch.setattr("time.monotonic", lambda: real_monotonic() + offset[0])
+    monkeypatch.setattr("time.time", lambda: real_time() + offset[0])
+    return slept
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+    """Run the real command line in-process (parser, funnel and all) and capture what a user would see."""
+    from balcli.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        for k, v in (env or {}).items():
+            mp.setenv(k, v)
+        if stdin is not None:
+            mp.setattr("sys.stdin", io.StringIO(stdin))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        code = run(list(args))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+ZOOMEX_ENV = {"BALCLI_ZOOMEX_API_KEY": "zoomex-key-0123456789", "BALCLI_ZOOMEX_API_SECRET": "zoomex-secret-abcdef"}
+COINW_ENV = {"BALCLI_COINW_API_KEY": "coinw-key-0123456789", "BALCLI_COINW_API_SECRET": "coinw-secret-abcdef"}
+BINANCE_ENV = {"BALCLI_BINANCE_API_KEY": "binance-key-0123456789", "BALCLI_BINANCE_API_SECRET": "binance-secret-abc"}
+CRYPTOFUSE_ENV = {"BALCLI_CRYPTOFUSE_CLIENT_ID": "cf-client-0123456789",
+                  "BALCLI_CRYPTOFUSE_CLIENT_SECRET": "cf-secret-abcdef"}
+ALL_ENV = {**ZOOMEX_ENV, **COINW_ENV, **BINANCE_ENV, **CRYPTOFUSE_ENV}
