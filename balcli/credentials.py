@@ -239,3 +239,52 @@ def stderr_note(verbose: int) -> Note | None:
     if verbose <= 0:
         return None
     return lambda text: print(f"balcli: {text}", file=sys.stderr)
+
+
+# -- private files (credentials store, token cache) ----------------------------------------------------
+
+def write_private(path: Path, text: str) -> None:
+    """Write atomically with mode 0600 in a 0700 directory: never readable by others, never half-written."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- OAuth token cache ----------------------------------------------------------------------------------
+
+def token_cache_path(config_dir: Path, profile: str) -> Path:
+    return config_dir / "cache" / f"cryptofuse-token-{profile}.json"
+
+
+def cached_token(path: Path, client_id: str, now: float) -> str | None:
+    """A cached access token for this client id that is still valid for at least a minute, else None."""
+    try:
+        check_private(path)
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, ConfigError):
+        return None
+    if not isinstance(entry, dict) or entry.get("client_id") != client_id:
+        return None
+    if not isinstance(entry.get("expires_at"), (int, float)) or entry["expires_at"] - 60 <= now:
+        return None
+    token = entry.get("access_token")
+    return token if isinstance(token, str) and token else None
+
+
+def store_token(path: Path, client_id: str, access_token: str, expires_at: float) -> None:
+    write_private(path, json.dumps({"client_id": client_id, "access_token": access_token,
+                                    "expires_at": expires_at}))
+
+
+def forget_token(path: Path) -> None:
+    path.unlink(missing_ok=True)
