@@ -66,11 +66,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from .credentials import (DEMO_CREDENTIALS, DEMO_STATIC_TOKEN, LIMITED_CLIENT, LIMITED_CREDENTIALS,
-                          VECTOR_CREDENTIALS)
+from .credentials import (
+    DEMO_CREDENTIALS,
+    DEMO_STATIC_TOKEN,
+    LIMITED_CLIENT,
+    LIMITED_CREDENTIALS,
+    VECTOR_CREDENTIALS,
+)
 
-__all__ = ["Sandbox", "DEMO_CREDENTIALS", "DEMO_STATIC_TOKEN", "VECTOR_CREDENTIALS", "LIMITED_CREDENTIALS",
-           "LIMITED_CLIENT", "LoggedRequest", "DEFAULT_LIMITS", "FAULTS", "serve"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEMO_CREDENTIALS",
+    "DEMO_STATIC_TOKEN",
+    "FAULTS",
+    "LIMITED_CLIENT",
+    "LIMITED_CREDENTIALS",
+    "VECTOR_CREDENTIALS",
+    "LoggedRequest",
+    "Sandbox",
+    "serve",
+]
 
 _LAZY = {"Sandbox": "server", "DEFAULT_LIMITS": "server", "FAULTS": "server", "LoggedRequest": "core",
          "serve": "standalone"}

@@ -58,30 +58,30 @@ def _err(status: int, code: int, msg: str, headers: list[tuple[str, str]], **kw:
     return json_reply(status, {"code": code, "msg": msg}, headers, **kw)
 
 
-def _weight_state(sb: "Sandbox") -> dict[str, Any]:
+def _weight_state(sb: Sandbox) -> dict[str, Any]:
     return sb.state.setdefault("binance", {"wid": None, "used": 0, "tripped": False, "ban_until": 0.0,
                                            "api_wid": None, "api_used": 0})
 
 
-def _used_header(sb: "Sandbox") -> list[tuple[str, str]]:
+def _used_header(sb: Sandbox) -> list[tuple[str, str]]:
     return [("X-SAPI-USED-IP-WEIGHT-1M", str(_weight_state(sb)["used"]))]
 
 
-def limited(sb: "Sandbox", req: Request, retry_after: float = 1) -> Reply:
+def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     spec = sb.limits["binance"]
     return _err(429, -1003, f"Too many requests; current limit of IP(127.0.0.1) is {spec['budget']} requests per "
                 "minute. Please use the websocket for live updates to avoid polling the API.",
                 _used_header(sb) + [("Retry-After", retry_after_seconds(retry_after))], rate_limited=True)
 
 
-def banned(sb: "Sandbox", req: Request, retry_after: float = 120) -> Reply:
+def banned(sb: Sandbox, req: Request, retry_after: float = 120) -> Reply:
     until = int((time.time() + retry_after) * 1000)
     return _err(418, -1003, f"Way too many requests; IP(127.0.0.1) banned until {until}. Please use the "
                 "websocket for live updates to avoid bans.",
                 _used_header(sb) + [("Retry-After", retry_after_seconds(retry_after))], rate_limited=True)
 
 
-def not_found(sb: "Sandbox", req: Request) -> Reply:
+def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 
 
@@ -90,7 +90,7 @@ def server_error(status: int) -> Reply:
                                                      "Please try again."})
 
 
-def _charge(sb: "Sandbox", req: Request) -> Reply | None:
+def _charge(sb: Sandbox, req: Request) -> Reply | None:
     """Apply the IP weight budget; return the 429/418 reply when the call is refused."""
     spec = sb.limits["binance"]
     window, weight, budget = float(spec["window"]), int(spec["weight"]), int(spec["budget"])
@@ -118,7 +118,7 @@ def _charge(sb: "Sandbox", req: Request) -> Reply | None:
     return banned(sb, req, wait)
 
 
-def server_time(sb: "Sandbox", req: Request) -> Reply:
+def server_time(sb: Sandbox, req: Request) -> Reply:
     window = float(sb.limits["binance"]["window"])
     wid = math.floor(time.time() / window)
     with _lock:
@@ -132,7 +132,7 @@ def server_time(sb: "Sandbox", req: Request) -> Reply:
     return json_reply(200, {"serverTime": sb.now_ms()}, [("X-MBX-USED-WEIGHT-1M", str(used))])
 
 
-def account_snapshot(sb: "Sandbox", req: Request) -> Reply:
+def account_snapshot(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
     refused = _charge(sb, req)

@@ -63,17 +63,17 @@ def error(code: int, msg: str, **kw: Any) -> Reply:
     return json_reply(200, {"code": code, "msg": msg, "data": None, "success": False}, **kw)
 
 
-def limited(sb: "Sandbox", req: Request, retry_after: float = 1) -> Reply:
+def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     return error(29001, "API access frequently", rate_limited=True)
 
 
-def banned(sb: "Sandbox", req: Request, retry_after: float = 1800) -> Reply:
+def banned(sb: Sandbox, req: Request, retry_after: float = 1800) -> Reply:
     reply = html_reply(403)
     reply.rate_limited = True
     return reply
 
 
-def not_found(sb: "Sandbox", req: Request) -> Reply:
+def not_found(sb: Sandbox, req: Request) -> Reply:
     # CoinW answers a wrong path with code 500 "Internal server error" (API-SPEC §5.6)
     return json_reply(200, {"code": 500, "msg": "Internal server error", "data": None, "success": False})
 
@@ -84,7 +84,7 @@ def server_error(status: int) -> Reply:
     return reply
 
 
-def server_time(sb: "Sandbox", req: Request) -> Reply:
+def server_time(sb: Sandbox, req: Request) -> Reply:
     return json_reply(200, {"code": 0, "data": {"time": sb.now_ms()}, "msg": "success"})
 
 
@@ -98,7 +98,7 @@ def parse_time(text: str) -> int | None:
         return None
 
 
-def user_assets(sb: "Sandbox", req: Request) -> Reply:
+def user_assets(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
     api_key = req.header("api_key")

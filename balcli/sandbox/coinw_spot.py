@@ -51,17 +51,17 @@ def success(data: Any) -> Reply:
     return json_reply(200, {"code": "200", "data": data, "msg": "SUCCESS", "success": True, "failed": False})
 
 
-def limited(sb: "Sandbox", req: Request, retry_after: float = 1) -> Reply:
+def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     return error(29001, "API access frequently", rate_limited=True)
 
 
-def banned(sb: "Sandbox", req: Request, retry_after: float = 1800) -> Reply:
+def banned(sb: Sandbox, req: Request, retry_after: float = 1800) -> Reply:
     reply = html_reply(403)
     reply.rate_limited = True
     return reply
 
 
-def not_found(sb: "Sandbox", req: Request) -> Reply:
+def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 
 
@@ -71,7 +71,7 @@ def server_error(status: int) -> Reply:
     return reply
 
 
-def private(sb: "Sandbox", req: Request) -> Reply:
+def private(sb: Sandbox, req: Request) -> Reply:
     if req.method != "POST":
         return html_reply(405)
     command = req.param("command")

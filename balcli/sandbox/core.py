@@ -10,9 +10,10 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 API_NAMES = ("zoomex", "coinw_spot", "binance", "coinw_affiliate", "cryptofuse")
 
@@ -46,7 +47,7 @@ class Request:
     body: bytes
     now_ms: int  # the sandbox's (possibly shifted or frozen) clock
     api: str
-    take_fault: Callable[[str], "dict[str, Any] | None"]
+    take_fault: Callable[[str], dict[str, Any] | None]
 
     def param(self, name: str) -> str | None:
         """First value of a query parameter, decoded; None when absent."""
@@ -103,7 +104,7 @@ def parse_int(text: str | None) -> int | None:
     """A strict decimal integer (optional leading minus), else None. '20.0' and '' are not integers."""
     if text is None:
         return None
-    body = text[1:] if text.startswith("-") else text
+    body = text.removeprefix("-")
     if not body or not body.isascii() or not body.isdigit():
         return None
     return int(text)
@@ -153,7 +154,10 @@ def remove_path(obj: Any, dotted: str) -> bool:
     def walk(node: Any, rest: list[str]) -> bool:
         head, tail = rest[0], rest[1:]
         if head == "*" and isinstance(node, list):
-            return any([walk(item, tail) if tail else False for item in node])
+            removed = False
+            for item in node if tail else []:  # every element, no short-circuit
+                removed = walk(item, tail) or removed
+            return removed
         if isinstance(node, dict) and head in node:
             if not tail:
                 del node[head]

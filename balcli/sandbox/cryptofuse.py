@@ -54,17 +54,17 @@ def _error(status: int, code: str, message: str, details: dict[str, Any] | None 
     return json_reply(status, {"error": {"code": code, "message": message, "details": details or {}}}, headers, **kw)
 
 
-def limited(sb: "Sandbox", req: Request, retry_after: float = 1) -> Reply:
+def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     wait = retry_after_seconds(retry_after)
     return _error(429, "rate_limit_exceeded", f"Request was throttled. Expected available in {wait} seconds.",
                   headers=[("Retry-After", wait)], rate_limited=True)
 
 
-def banned(sb: "Sandbox", req: Request, retry_after: float = 3600) -> Reply:
+def banned(sb: Sandbox, req: Request, retry_after: float = 3600) -> Reply:
     return limited(sb, req, retry_after)
 
 
-def not_found(sb: "Sandbox", req: Request) -> Reply:
+def not_found(sb: Sandbox, req: Request) -> Reply:
     return json_reply(404, {"detail": "Not found."})
 
 
@@ -72,11 +72,11 @@ def server_error(status: int) -> Reply:
     return _error(status, "server_error", "A server error occurred.")
 
 
-def _tokens(sb: "Sandbox") -> dict[str, dict[str, Any]]:
+def _tokens(sb: Sandbox) -> dict[str, dict[str, Any]]:
     return sb.state.setdefault("cryptofuse_tokens", {})
 
 
-def issue_token(sb: "Sandbox", req: Request) -> Reply:
+def issue_token(sb: Sandbox, req: Request) -> Reply:
     if req.method != "POST":
         return json_reply(405, {"detail": f'Method "{req.method}" not allowed.'})
     form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -110,13 +110,13 @@ def issue_token(sb: "Sandbox", req: Request) -> Reply:
         _tokens(sb)[token] = {"owner": client_id, "scopes": set(requested),
                               "expires": time.monotonic() + float(sb.token_ttl)}
     return json_reply(200, {"access_token": token, "token_type": "Bearer",
-                            "expires_in": int(math.ceil(float(sb.token_ttl))), "scope": scope,
+                            "expires_in": math.ceil(float(sb.token_ttl)), "scope": scope,
                             "issued_at": datetime.fromtimestamp(issued / 1000, timezone.utc)
                             .isoformat(timespec="seconds").replace("+00:00", "Z")},
                       [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
 
 
-def _authorize(sb: "Sandbox", req: Request, needed: tuple[str, ...]) -> Reply | str:
+def _authorize(sb: Sandbox, req: Request, needed: tuple[str, ...]) -> Reply | str:
     """The token owner, or the 401/403/429 reply."""
     auth = req.header("Authorization") or ""
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
@@ -142,7 +142,7 @@ def _authorize(sb: "Sandbox", req: Request, needed: tuple[str, ...]) -> Reply | 
     return owner
 
 
-def balances(sb: "Sandbox", req: Request) -> Reply:
+def balances(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return json_reply(405, {"detail": f'Method "{req.method}" not allowed.'})
     who = _authorize(sb, req, ("read", "write"))
@@ -152,7 +152,7 @@ def balances(sb: "Sandbox", req: Request) -> Reply:
                             "statistics": dict(sb.data.oauth_statistics)})
 
 
-def history(sb: "Sandbox", req: Request) -> Reply:
+def history(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return json_reply(405, {"detail": f'Method "{req.method}" not allowed.'})
     who = _authorize(sb, req, ("read",))
@@ -187,7 +187,7 @@ def history(sb: "Sandbox", req: Request) -> Reply:
 
 
 def _redirect(target: str) -> Any:
-    def handler(sb: "Sandbox", req: Request) -> Reply:
+    def handler(sb: Sandbox, req: Request) -> Reply:
         location = target + ("?" + req.raw_query if req.raw_query else "")
         reply = html_reply(301)
         reply.body = b""

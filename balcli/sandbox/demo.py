@@ -24,7 +24,8 @@ COMMANDS: list[list[str]] = [
 
 
 def _available(command: str) -> bool:
-    probe = subprocess.run([sys.executable, "-m", "balcli", command, "--help"], capture_output=True, text=True)
+    probe = subprocess.run([sys.executable, "-m", "balcli", command, "--help"], capture_output=True, text=True,
+                           check=False)
     return probe.returncode == 0
 
 
@@ -39,7 +40,7 @@ def main() -> int:
             print(f"\n$ {shown}\n(skipped: `balcli {args[0]}` is not implemented in this checkout yet)", flush=True)
             continue
         print(f"\n$ {shown}", flush=True)
-        result = subprocess.run([sys.executable, "-m", "balcli", "--sandbox", *args, "-o", "table"])
+        result = subprocess.run([sys.executable, "-m", "balcli", "--sandbox", *args, "-o", "table"], check=False)
         if result.returncode != 0:
             failures += 1
             print(f"(exit code {result.returncode})", flush=True)

@@ -9,12 +9,22 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import binance, coinw_affiliate, coinw_spot, cryptofuse, zoomex
-from .core import API_NAMES, LoggedRequest, Reply, Request, RollingLimiter, html_reply, json_bytes, remove_path
+from .core import (
+    API_NAMES,
+    LoggedRequest,
+    Reply,
+    Request,
+    RollingLimiter,
+    html_reply,
+    json_bytes,
+    remove_path,
+)
 from .credentials import DEMO_STATIC_TOKEN, LIMITED_CLIENT, LIMITED_CREDENTIALS, default_accounts
 from .data import DemoData
 
@@ -56,7 +66,7 @@ def _api_for_path(path: str) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    sandbox: "Sandbox"
+    sandbox: Sandbox
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.sandbox._closed(self.connection)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _read_body(self) -> bytes:
@@ -165,7 +175,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -195,7 +205,7 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:  # noqa: PYI034 - typing.Self needs 3.11
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -321,7 +331,7 @@ class Sandbox:
                       api=api, take_fault=take)
         try:
             reply = self._respond(req, route, take, applied)
-        except Exception as exc:  # a sandbox bug must not hang the client: answer 500 and say so
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must not hang the client: answer 500 and say so
             reply = Reply(500, json_bytes({"sandbox_error": f"{type(exc).__name__}: {exc}"}),
                           [("Content-Type", "application/json")])
         logged = LoggedRequest(method=method, path=path, query=query, headers=dict(headers), body=body,

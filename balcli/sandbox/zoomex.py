@@ -46,23 +46,23 @@ def sign_v1(secret: str, params: list[tuple[str, str]]) -> tuple[str, str]:
     return text, hmac.new(secret.encode(), text.encode(), "sha256").hexdigest()
 
 
-def envelope(sb: "Sandbox", req: Request, code: int, msg: str, result: Any = None, **kw: Any) -> Reply:
+def envelope(sb: Sandbox, req: Request, code: int, msg: str, result: Any = None, **kw: Any) -> Reply:
     body = {"ret_code": code, "ret_msg": msg, "ext_code": "", "result": result if result is not None else {},
             "ext_info": None, "time_now": sb.now_ms()}
     return json_reply(200, body, **kw)
 
 
-def _salt(sb: "Sandbox") -> bytes:
+def _salt(sb: Sandbox) -> bytes:
     return hashlib.sha256(f"zoomex-cursor:{sb.seed}".encode()).digest()[:3]
 
 
-def encode_cursor(sb: "Sandbox", index: int) -> str:
+def encode_cursor(sb: Sandbox, index: int) -> str:
     # 0xfb 0xff encode as "+/"; 10 bytes leave "==" padding: every cursor carries +, / and =.
     raw = b"\xfb\xff" + _salt(sb) + index.to_bytes(4, "big") + b"\x01"
     return base64.b64encode(raw).decode()
 
 
-def decode_cursor(sb: "Sandbox", cursor: str) -> int | None:
+def decode_cursor(sb: Sandbox, cursor: str) -> int | None:
     try:
         raw = base64.b64decode(cursor.encode(), validate=True)
     except (ValueError, UnicodeError):
@@ -72,11 +72,11 @@ def decode_cursor(sb: "Sandbox", cursor: str) -> int | None:
     return int.from_bytes(raw[5:9], "big")
 
 
-def limited(sb: "Sandbox", req: Request, retry_after: float = 1) -> Reply:
+def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     return envelope(sb, req, 10006, "Too many visits!", rate_limited=True)
 
 
-def banned(sb: "Sandbox", req: Request, retry_after: float = 600) -> Reply:
+def banned(sb: Sandbox, req: Request, retry_after: float = 600) -> Reply:
     reply = html_reply(403)
     reply.body = b"403 Forbidden: access too frequent. Please wait at least 10 minutes.\n"
     reply.headers = [("Content-Type", "text/plain")]
@@ -84,7 +84,7 @@ def banned(sb: "Sandbox", req: Request, retry_after: float = 600) -> Reply:
     return reply
 
 
-def not_found(sb: "Sandbox", req: Request) -> Reply:
+def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 
 
@@ -93,7 +93,7 @@ def server_error(status: int) -> Reply:
                                "ext_info": None, "time_now": 0})
 
 
-def server_time(sb: "Sandbox", req: Request) -> Reply:
+def server_time(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
     now = sb.now_ms()
@@ -102,7 +102,7 @@ def server_time(sb: "Sandbox", req: Request) -> Reply:
                             "retExtInfo": {}, "time": now})
 
 
-def asset_balance(sb: "Sandbox", req: Request) -> Reply:
+def asset_balance(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
     if sb.rate_limits and sb.limiter("zoomex_ip").acquire("127.0.0.1") is not None:
