@@ -349,3 +349,18 @@ def test_demo_data_is_deterministic_and_big_sizes_are_cheap():
     assert len(big) == 100_000 and time.perf_counter() - started < 5
     ids = [uid for uid, _ in big]
     assert ids == sorted(ids) and len(set(ids)) == len(ids) and len({len(i) for i in ids}) == 1
+
+
+def test_zoomex_ip_limit_answers_403_and_bans():
+    with Sandbox(customers=5, limits={"zoomex_ip": {"count": 3, "window": 5.0, "ban": 0.3}}) as sb, \
+            requests.Session() as s:
+        statuses = [zoomex_get(sb, {}, session=s).status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 403, 403]
+        assert sb.count(api="zoomex", status=403, rate_limited=True) == 2
+        time.sleep(0.32)
+        assert zoomex_get(sb, {}, session=s).status_code == 403  # window still full: banned again
+
+
+def test_prepare_generates_everything():
+    data = Sandbox(customers=30, invitees=20, history=10).data.prepare()
+    assert "broker" in vars(data) and "invitees" in vars(data) and len(data.history) == 10

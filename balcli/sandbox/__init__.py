@@ -21,7 +21,7 @@ answers that fraction of requests with HTTP 500; ``rate_limits=False`` turns eve
 changed while running); ``token_ttl`` is the Cryptofuse access-token lifetime in seconds (fractions allowed);
 ``limits`` overrides entries of ``DEFAULT_LIMITS`` (merged), e.g. ``{"binance": {"budget": 4800, "window": 1.0},
 "zoomex": {"count": 2, "window": 0.3}}``. Entries: ``zoomex`` (5 / 1 s per key), ``zoomex_ip`` (600 / 5 s ->
-HTTP 403), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete`` (5 / 2 s per key),
+HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete`` (5 / 2 s per key),
 ``coinw_affiliate`` (5 / 1 s per key), ``cryptofuse`` (100 / 60 s per token owner): ``{"count", "window"}``,
 rolling windows (a request is refused when the requests accepted in the last ``window`` seconds already number
 ``count``); ``binance``: ``{"weight": 2400, "budget": 12000, "window": 60.0, "ban": 120.0}``, calendar windows.
@@ -36,7 +36,8 @@ Attributes and methods:
 - ``connections``: TCP connections accepted so far; ``nodelay``: TCP_NODELAY read back from each of them.
 - ``data``: the demo data (``balcli.sandbox.data.DemoData``: ``broker``, ``spot``, ``spot_complete``,
   ``invitees`` + ``invitee_row()``, ``oauth_account``, ``oauth_sub_accounts``, ``oauth_statistics``,
-  ``history``, ``snapshot()``, ``snapshot_vos()``).
+  ``history``, ``snapshot()``, ``snapshot_vos()``; ``prepare()`` generates all of it up front, which
+  benchmarks should call before timing).
 - ``accounts``: key -> secret, shared by the HMAC APIs, plus Cryptofuse client id -> secret (add entries freely);
   ``limited_keys``: keys that authenticate but lack endpoint permission; ``client_scopes``: client id -> the
   scopes it may get (default ``{"read", "write"}``); ``static_tokens``: bearer token -> scope string.

@@ -47,7 +47,7 @@ FAULTS = ("latency", "error_rate", "http_error", "rate_limit", "ban", "invalid_j
 
 DEFAULT_LIMITS: dict[str, dict[str, Any]] = {
     "zoomex": {"count": 5, "window": 1.0},  # per api key (UID), rolling
-    "zoomex_ip": {"count": 600, "window": 5.0},  # all Zoomex traffic of the IP -> HTTP 403
+    "zoomex_ip": {"count": 600, "window": 5.0, "ban": 600.0},  # broker traffic of the IP -> HTTP 403 + ban
     "coinw_spot": {"count": 3, "window": 1.0},  # returnBalances, per key
     "coinw_spot_complete": {"count": 5, "window": 2.0},  # returnCompleteBalances, per key
     "coinw_affiliate": {"count": 5, "window": 1.0},  # per key

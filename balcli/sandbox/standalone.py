@@ -56,6 +56,7 @@ def serve(port: int = 0, customers: int = 300, invitees: int = 250, history: int
     out = out if out is not None else sys.stdout
     sb = Sandbox(seed=seed, customers=customers, invitees=invitees, history=history, latency_ms=latency_ms,
                  error_rate=error_rate, rate_limits=rate_limits, port=port, host=host, **options)
+    sb.data.prepare()
     sb.start()
     out.write(instructions(sb.base_url))
     out.flush()

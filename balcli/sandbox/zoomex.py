@@ -6,7 +6,8 @@ when the ``X-BAPI-SIGN`` header is also sent it must carry the same value.
 
 Order of checks and the answers (HTTP 200, v1 envelope ``ret_code/ret_msg/ext_code/result/ext_info/time_now``):
 
-1. IP limit (600 requests / 5 s of all Zoomex traffic): HTTP 403 "access too frequent".
+1. IP limit (600 requests / 5 s of broker traffic): HTTP 403 "access too frequent", and every broker request
+   is answered so for ``limits["zoomex_ip"]["ban"]`` seconds (default 600, "wait at least 10 minutes").
 2. ``api_key`` missing or unknown: 10003 "API key is invalid."
 3. ``timestamp`` missing or not an integer, ``recv_window`` not an integer: 10001 params error;
    outside ``server - recv_window <= timestamp < server + 1000``: 10002 (Bybit-legacy message naming
@@ -28,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from typing import TYPE_CHECKING, Any
 
 from .core import Reply, Request, html_reply, json_reply, parse_int
@@ -105,8 +107,13 @@ def server_time(sb: Sandbox, req: Request) -> Reply:
 def asset_balance(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
-    if sb.rate_limits and sb.limiter("zoomex_ip").acquire("127.0.0.1") is not None:
-        return banned(sb, req)
+    if sb.rate_limits:
+        now_s = time.monotonic()
+        if sb.state.get("zoomex_ban_until", 0.0) > now_s:
+            return banned(sb, req)
+        if sb.limiter("zoomex_ip").acquire("127.0.0.1") is not None:
+            sb.state["zoomex_ban_until"] = now_s + float(sb.limits["zoomex_ip"].get("ban", 600.0))
+            return banned(sb, req)
     api_key = req.param("api_key")
     if not api_key or api_key not in sb.accounts:
         return envelope(sb, req, 10003, "API key is invalid.")
