@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,3 +127,39 @@ BINANCE_ENV = {"BALCLI_BINANCE_API_KEY": "binance-key-0123456789", "BALCLI_BINAN
 CRYPTOFUSE_ENV = {"BALCLI_CRYPTOFUSE_CLIENT_ID": "cf-client-0123456789",
                   "BALCLI_CRYPTOFUSE_CLIENT_SECRET": "cf-secret-abcdef"}
 ALL_ENV = {**ZOOMEX_ENV, **COINW_ENV, **BINANCE_ENV, **CRYPTOFUSE_ENV}
+
+
+# -- the sandbox ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def sandbox():
+    """A fresh sandbox exchange on 127.0.0.1 (default demo data, rate limits enforced)."""
+    from balcli.sandbox import Sandbox
+
+    with Sandbox() as sb:
+        yield sb
+
+
+def sandbox_environment(sb) -> dict[str, str]:
+    """The environment that points every source at ``sb`` with its demo credentials (what `serve` prints)."""
+    from balcli.sandbox import DEMO_CREDENTIALS as demo
+
+    env = {f"BALCLI_{ex.upper()}_BASE_URL": sb.base_url for ex in ("zoomex", "coinw", "binance", "cryptofuse")}
+    for exchange, fields in demo.items():
+        for name, value in fields.items():
+            env[f"BALCLI_{exchange.upper()}_{name.upper()}"] = value
+    return env
+
+
+@pytest.fixture
+def sandbox_env(sandbox, monkeypatch) -> dict[str, str]:
+    """Point this test's environment (and so in-process and subprocess runs) at the sandbox."""
+    env = sandbox_environment(sandbox)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def balcli_process(*args: str, **kwargs) -> subprocess.Popen:
+    """The real `balcli` as a child process (for pipes, signals and exit statuses as a shell sees them)."""
+    return subprocess.Popen([sys.executable, "-m", "balcli", *args], **kwargs)

@@ -209,7 +209,7 @@ def test_server_failure_exits_6_after_retries(zoomex, cli, no_sleep):
     assert r.code == 6 and r.out == ""
     assert "HTTP 502" in r.err
     assert len(zoomex.calls) == 5  # 1 + --max-retries 4
-    backoffs = [s for s in no_sleep if s > 0.21]  # the limiter's own spacing is 1/(5 * 0.97) s
+    backoffs = [s for s in no_sleep if s > 0.21]  # the limiter's own spacing is 1/(5 * 0.96) s
     assert len(backoffs) == 4
     assert [lo <= s <= hi for s, (lo, hi) in zip(backoffs, [(0.25, 0.5), (0.5, 1), (1, 2), (2, 4)])] == [True] * 4
 

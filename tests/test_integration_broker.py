@@ -1,0 +1,149 @@
+"""balcli broker over real HTTP against the sandbox: real signing, real pagination, real faults."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import signal
+import subprocess
+import time
+from decimal import Decimal, localcontext
+
+import pytest
+
+from tests.conftest import balcli_process
+
+pytestmark = pytest.mark.integration
+
+
+def expected_rows(sb, coin=None):
+    return [{"user_id": uid, "coin": c, "total_balance": bal}
+            for uid, coins in sb.data.broker for c, bal in coins if coin is None or c == coin]
+
+
+def test_every_customer_exactly_once_in_json(sandbox, sandbox_env, cli):
+    r = cli("broker", "--json")
+    assert (r.code, r.err) == (0, "")
+    assert r.json() == expected_rows(sandbox)
+    assert len(sandbox.data.broker) == 300
+    pages = sandbox.count(api="zoomex", status=200)
+    assert pages == 6  # 300 customers at 50 per page
+    assert sandbox.count(rate_limited=True) == 0
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "tsv"])
+def test_streaming_formats_have_every_row(sandbox, sandbox_env, cli, fmt):
+    r = cli("broker", "-o", fmt, "--page-size", "37", "--coin", "USDT")
+    assert r.code == 0 and r.err == ""
+    want = expected_rows(sandbox, "USDT")
+    if fmt == "ndjson":
+        got = [json.loads(line) for line in r.out.splitlines()]
+    else:
+        got = list(csv.DictReader(io.StringIO(r.out), delimiter="," if fmt == "csv" else "\t"))
+    assert got == want
+    assert sandbox.count(api="zoomex") == -(-300 // 37)
+
+
+def test_total_matches_exact_decimal_sums(sandbox, sandbox_env, cli):
+    r = cli("broker", "--total", "--json")
+    sums: dict[str, Decimal] = {}
+    users: dict[str, int] = {}
+    with localcontext() as ctx:
+        ctx.prec = 500
+        for _, coins in sandbox.data.broker:
+            for c, bal in coins:
+                sums[c] = sums.get(c, Decimal(0)) + Decimal(bal)
+                users[c] = users.get(c, 0) + 1
+    assert r.json() == [{"coin": c, "users": users[c], "total_balance": format(sums[c], "f")} for c in sorted(sums)]
+
+
+def test_table_has_a_totals_footer_for_one_coin(sandbox, sandbox_env, cli):
+    r = cli("broker", "-o", "table", "--coin", "BTC")
+    assert r.code == 0
+    with localcontext() as ctx:
+        ctx.prec = 500
+        total = sum((Decimal(b) for _, coins in sandbox.data.broker for c, b in coins if c == "BTC"), Decimal(0))
+    assert format(total, "f") in r.out.splitlines()[-1]
+
+
+def test_one_connection_for_the_whole_run(sandbox, sandbox_env, cli):
+    assert cli("broker", "--json").code == 0
+    assert sandbox.connections == 1
+
+
+@pytest.mark.parametrize("env_change,exit_code,word", [
+    ({"BALCLI_ZOOMEX_API_SECRET": "wrong-secret-0000"}, 4, "invalid signature"),
+    ({"BALCLI_ZOOMEX_API_KEY": "unknown-key-00000"}, 4, "invalid API key"),
+])
+def test_wrong_credentials_exit_4(sandbox, sandbox_env, cli, monkeypatch, env_change, exit_code, word):
+    for k, v in env_change.items():
+        monkeypatch.setenv(k, v)
+    r = cli("broker", "--json")
+    assert r.code == exit_code and word in r.err and r.out == ""
+    assert sandbox.count(api="zoomex") == 1
+
+
+def test_stale_clock_is_recovered_with_a_warning(sandbox, sandbox_env, cli):
+    sandbox.clock_offset_ms = 120_000  # the server is two minutes ahead of us
+    r = cli("broker", "--json", "--max-items", "10")
+    first_ten = {uid for uid, _ in sandbox.data.broker[:10]}
+    assert r.code == 0 and r.json() == [row for row in expected_rows(sandbox) if row["user_id"] in first_ten]
+    assert re.search(r"local clock is 1(19\.9|20\.0)\d* s behind Zoomex's server", r.err)
+
+
+def test_rate_limit_burst_is_retried_and_the_result_is_complete(sandbox, sandbox_env, cli, no_sleep):
+    sandbox.inject("rate_limit", api="zoomex", times=2)
+    r = cli("broker", "--json")
+    assert r.code == 0 and r.json() == expected_rows(sandbox)
+    assert sandbox.count(api="zoomex") == 6 + 2
+
+
+def test_ban_exits_5_without_retrying(sandbox, sandbox_env, cli):
+    sandbox.inject("ban", api="zoomex")
+    r = cli("broker", "--json")
+    assert r.code == 5 and "banned" in r.err and r.out == ""
+    assert sandbox.count(api="zoomex") == 1
+
+
+def test_html_5xx_exits_6_after_the_retries(sandbox, sandbox_env, cli, no_sleep):
+    sandbox.inject("http_error", api="zoomex", status=502, html=True)
+    r = cli("broker", "--json")
+    assert r.code == 6 and "HTTP 502 (HTML error page)" in r.err
+    assert sandbox.count(api="zoomex") == 5
+
+
+def test_cursor_cycle_exits_7(sandbox, sandbox_env, cli):
+    sandbox.inject("cursor_cycle", api="zoomex")
+    r = cli("broker", "--json")
+    assert r.code == 7 and "cycle" in r.err and r.out == ""
+
+
+def test_usage_error_sends_nothing(sandbox, sandbox_env, cli):
+    assert cli("broker", "--page-size", "500").code == 2
+    assert sandbox.requests == []
+
+
+def test_closed_stdout_ends_quietly(sandbox, sandbox_env):
+    proc = subprocess.run(f"'{__import__('sys').executable}' -m balcli broker -o ndjson | head -1",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["user_id"] == sandbox.data.broker[0][0]
+    assert proc.stderr == ""
+
+
+def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env):
+    sandbox.inject("latency", api="zoomex", ms=300)
+    proc = balcli_process("broker", "-o", "csv", "--page-size", "10", stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while sandbox.count(api="zoomex") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err
+    assert out.endswith("\n")
+    lines = out.splitlines()
+    assert lines[0] == "user_id,coin,total_balance" and len(lines) > 1
