@@ -5,7 +5,7 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
@@ -165,8 +165,13 @@ class Run:
 
     @property
     def progress(self) -> "Progress":
+        """Shown only when stderr is a terminal, never under -v (the log lines say it all), and not when rows
+        stream to the same terminal as they arrive (they would tangle with the progress line)."""
         if self._progress is None:
-            self._progress = Progress(enabled=_isatty(sys.stderr) and self.globals.verbose == 0)
+            streaming_to_tty = _isatty(sys.stdout) and self.output_format() not in (OutputFormat.table,
+                                                                                    OutputFormat.json)
+            self._progress = Progress(enabled=_isatty(sys.stderr) and self.globals.verbose == 0
+                                      and not streaming_to_tty)
         return self._progress
 
     def close(self) -> None:
@@ -192,7 +197,13 @@ class Run:
         from balcli.render import render
 
         fmt = self.output_format()
-        return render(pages, view, fmt, fields=self.fields(view), header=not self.common.no_header,
+        progress = self.progress
+
+        def then_clear_progress() -> Iterator[list[dict]]:
+            yield from pages
+            progress.done()  # before the table or JSON is drawn on the same terminal
+
+        return render(then_clear_progress(), view, fmt, fields=self.fields(view), header=not self.common.no_header,
                       out=sys.stdout, err=sys.stderr, color=use_color(sys.stdout), footnotes=footnotes)
 
     def fields(self, view: View) -> Optional[list[str]]:
