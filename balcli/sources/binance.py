@@ -1,0 +1,233 @@
+"""Binance daily account snapshot (API-SPEC.md §4; api-docs/binance-account-snapshot.txt).
+
+One signed ``GET /sapi/v1/accountSnapshot`` per run (weight 2400 against 12,000 per minute per IP, i.e. five
+calls a minute). The query is signed exactly as it is sent (``signing.binance_request``), ``signature`` last.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from balcli import signing
+from balcli.errors import ResponseError, UsageError
+from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_binance
+from balcli.schema import Field, View
+from balcli.sources._rows import amount, need, need_list, text
+from balcli.timeparse import from_ms, iso_utc, to_ms
+
+ACCOUNT_SNAPSHOT = "/sapi/v1/accountSnapshot"
+SERVER_TIME = "/api/v3/time"
+WEIGHT = 2400  # IP weight of one snapshot call (API-SPEC §4.1)
+BUDGET = 12000  # IP weight per minute of this /sapi endpoint (API-SPEC §4.6)
+RATE_LIMIT = BUDGET / WEIGHT / 60  # requests per second: 5 per minute
+WEIGHT_HEADER = "X-SAPI-USED-IP-WEIGHT-1M"
+TYPES = ("spot", "margin", "futures")
+DAY_MS = 86_400_000
+MAX_WINDOW_MS = 30 * DAY_MS  # endTime - startTime must be shorter than this (API-SPEC §4.2)
+LOOKBACK_MS = 30 * DAY_MS  # "the last one month": startTime no earlier than 30 days before now
+SEND_MARGIN_MS = 60_000  # see window_params
+DEFAULT_LIMIT, MIN_LIMIT, MAX_LIMIT = 7, 7, 30
+
+_DAY = (Field("date", help="UTC day of the snapshot (YYYY-MM-DD)"),
+        Field("update_time", "time", "when Binance took it (ISO 8601 UTC, end of the day)"))
+
+VIEWS: dict[str, View] = {
+    "spot": View("snapshot spot", _DAY + (
+        Field("asset"), Field("free", "amount"), Field("locked", "amount"),
+        Field("total_asset_of_btc", "amount", "the whole account's value in BTC that day"),
+    ), empty_note="no snapshots in the window"),
+    "margin": View("snapshot margin", _DAY + (
+        Field("asset"), Field("free", "amount"), Field("locked", "amount"), Field("borrowed", "amount"),
+        Field("interest", "amount"), Field("net_asset", "amount"),
+        Field("margin_level", "amount", "the account's margin level that day"),
+        Field("total_net_asset_of_btc", "amount", "the account's net value in BTC that day"),
+    ), empty_note="no snapshots in the window"),
+    "futures": View("snapshot futures", _DAY + (
+        Field("asset"), Field("wallet_balance", "amount"),
+        Field("margin_balance", "amount", "not real-time (Binance: can be ignored)"),
+    ), empty_note="no snapshots in the window"),
+    "positions": View("snapshot futures --positions", _DAY + (
+        Field("symbol"), Field("position_amt", "amount"), Field("entry_price", "amount"),
+        Field("mark_price", "amount"),
+        Field("unrealized_profit", "amount", "the value at the time the position was opened (Binance)"),
+    ), empty_note="no positions in the window"),
+}
+
+
+class BinanceApi(Api):
+    """HMAC-SHA256 over the exact query string; the IP weight budget read from every answer."""
+
+    name = "binance"
+    label = "Binance"
+
+    def __init__(self, base_url: str, api_key: str, api_secret: str, recv_window: int | None,
+                 *, clock: Any = None) -> None:
+        self.base_url = base_url
+        self._key = api_key
+        self._secret = api_secret
+        self.recv_window = recv_window
+        self._clock = clock or (lambda: time.time())
+        self._lock = threading.Lock()
+        self._used: int | None = None  # IP weight used in the minute ``_minute``, from the last answer
+        self._minute: int | None = None
+
+    def prepare(self, method: str, path: str, params: list[tuple[str, Any]], now_ms: int) -> Prepared:
+        query = signing.binance_request(params, secret=self._secret, timestamp=now_ms, recv_window=self.recv_window)
+        signed = query.rsplit("&signature=", 1)[0]
+        return Prepared(method, self.base_url + path, query, {"X-MBX-APIKEY": self._key},
+                        log_note=f"signed: {signed}")
+
+    def check(self, answer: Answer) -> Any:
+        return check_binance(answer)
+
+    def observe(self, answer: Answer) -> None:
+        """Remember the IP weight this minute has used (``X-SAPI-USED-IP-WEIGHT-1M``, not the /api header)."""
+        value = answer.headers.get(WEIGHT_HEADER) if answer.headers is not None else None
+        try:
+            used = int(str(value).strip())
+        except ValueError:
+            return
+        with self._lock:
+            self._used, self._minute = used, math.floor(self._clock() / 60)  # float-ok: seconds
+
+    def wait_before(self) -> float:
+        """Seconds until the next minute when this minute's budget cannot take another call (never a 429)."""
+        with self._lock:
+            if self._used is None or self._minute is None or self._used + WEIGHT <= BUDGET:
+                return 0.0
+            now = self._clock()
+            if math.floor(now / 60) != self._minute:
+                return 0.0
+            return (self._minute + 1) * 60 - now + 0.5  # half a second past the boundary: the clocks differ
+
+    def server_time_ms(self, client: HttpClient) -> int | None:
+        body = client.get_json(self, SERVER_TIME)
+        if isinstance(body, dict) and isinstance(body.get("serverTime"), int):
+            return body["serverTime"]
+        raise ResponseError("Binance server time answer has no serverTime")
+
+    def secrets(self) -> Iterable[str]:
+        return (self._secret, self._key)
+
+
+# -- the window and the limit ------------------------------------------------------------------------------
+
+def day_ends(start_ms: int, end_ms: int) -> int:
+    """How many daily snapshots (taken at the end of each UTC day) fall inside [start_ms, end_ms]."""
+    first = -((DAY_MS - 1000 - start_ms) // DAY_MS)  # ceil: the first day whose snapshot is at/after start
+    last = (end_ms - DAY_MS + 1000) // DAY_MS
+    return max(0, last - first + 1)
+
+
+def check_window(start: datetime | None, end: datetime | None, now: datetime) -> None:
+    """The API's window rules, checked before anything is sent (exit 2, naming the option).
+
+    - ``--start`` must be before ``--end``;
+    - ``--end - --start`` must be shorter than 30 days (a date-to-date window of 30 calendar days is fine);
+    - ``--start`` may be at most 30 days before now (``--start 30d`` is the earliest); ``--end`` alone must be
+      within the last 30 days too (the API keeps no older snapshots).
+    """
+    now_ms = to_ms(now)
+    earliest = iso_utc(now_ms - LOOKBACK_MS)
+    if start is not None and end is not None:
+        if to_ms(start) >= to_ms(end):
+            raise UsageError(f"--start ({iso_utc(to_ms(start))}) is not before --end ({iso_utc(to_ms(end))})",
+                             "give a --start earlier than --end")
+        if to_ms(end) - to_ms(start) >= MAX_WINDOW_MS:
+            raise UsageError("--start and --end span 30 days or more; Binance accepts a window shorter than 30 "
+                             "days", "shorten the window, e.g. --start 29d, or --start 2025-01-01 --end 2025-01-30")
+    if start is not None and to_ms(start) < now_ms - LOOKBACK_MS:
+        raise UsageError(f"--start {iso_utc(to_ms(start))} is more than 30 days ago; Binance keeps snapshots "
+                         f"for the last month only", f"the earliest --start now is {earliest} (--start 30d)")
+    if start is None and end is not None and to_ms(end) < now_ms - LOOKBACK_MS:
+        raise UsageError(f"--end {iso_utc(to_ms(end))} is more than 30 days ago; Binance keeps snapshots "
+                         "for the last month only", f"give an --end after {earliest}")
+
+
+def window_params(start: datetime | None, end: datetime | None, limit: int | None,
+                  now_ms: int) -> tuple[list[tuple[str, int]], int | None]:
+    """``startTime``/``endTime``/``limit`` to send, and the limit balcli chose itself (None if none).
+
+    Binance returns at most ``limit`` snapshots (default 7) even when the window holds more, so a window of more
+    than 7 days without ``--limit`` would silently lose days: balcli then sends ``limit`` = the number of days in
+    the window (at most 30). ``startTime`` is sent no earlier than 30 days minus a minute before the time of
+    sending, so that the moments between the check and the server's own check cannot get a ``--start 30d``
+    refused (at most one minute of the window's oldest edge is given up; a daily snapshot falls in it only in
+    the last minute of a UTC day).
+    """
+    start_ms = to_ms(start) if start is not None else None
+    end_ms = to_ms(end) if end is not None else None
+    if start_ms is not None:
+        start_ms = max(start_ms, now_ms - LOOKBACK_MS + SEND_MARGIN_MS)
+    chosen = None
+    if limit is None and start_ms is not None:
+        days = day_ends(start_ms, end_ms if end_ms is not None else now_ms)
+        if days > DEFAULT_LIMIT:
+            chosen = limit = min(days, MAX_LIMIT)
+    params = [("startTime", start_ms), ("endTime", end_ms), ("limit", limit)]
+    return [(k, v) for k, v in params if v is not None], chosen
+
+
+# -- the endpoint ------------------------------------------------------------------------------------------
+
+def account_snapshot(client: HttpClient, api: BinanceApi, kind: str, *, window: list[tuple[str, int]],
+                     limiter: RateLimiter) -> list[dict]:
+    """``GET /sapi/v1/accountSnapshot`` (type, startTime, endTime, limit): the snapshotVos, oldest day first."""
+    body = client.call(api, "GET", ACCOUNT_SNAPSHOT, [("type", kind.upper()), *window], limiter=limiter)
+    vos = need_list(body, "snapshotVos", "Binance accountSnapshot")
+    for vo in vos:
+        sent = vo.get("type") if isinstance(vo, dict) else None
+        if sent is not None and str(sent).lower() != kind:
+            raise ResponseError(f"Binance accountSnapshot: asked for {kind} snapshots, got {sent!r}",
+                                "run with -vv to see the answer")
+    return sorted(vos, key=lambda vo: _update_ms(vo))
+
+
+def _update_ms(vo: Any) -> int:
+    value = need(vo, "updateTime", "Binance accountSnapshot snapshotVos[]")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ResponseError(f"Binance accountSnapshot snapshotVos[]: 'updateTime' is not epoch milliseconds "
+                            f"({value!r})", "run with -vv to see the answer")
+    return value
+
+
+def snapshot_rows(vos: list[dict], kind: str, positions: bool = False) -> Iterator[list[dict]]:
+    """One page of rows per snapshot day, in ascending date order."""
+    for vo in vos:
+        ms = _update_ms(vo)
+        day = {"date": from_ms(ms).strftime("%Y-%m-%d"), "update_time": iso_utc(ms)}
+        where = f"Binance {kind} snapshot of {day['date']}"
+        data = need(vo, "data", where)
+        if positions:
+            yield [{**day, "symbol": text(p, "symbol", where + " position[]"),
+                    "position_amt": amount(p, "positionAmt", where + " position[]"),
+                    "entry_price": amount(p, "entryPrice", where + " position[]"),
+                    "mark_price": amount(p, "markPrice", where + " position[]"),
+                    "unrealized_profit": amount(p, "unRealizedProfit", where + " position[]")}
+                   for p in need_list(data, "position", where)]
+        elif kind == "spot":
+            total = amount(data, "totalAssetOfBtc", where)
+            yield [{**day, "asset": text(b, "asset", where + " balances[]"),
+                    "free": amount(b, "free", where + " balances[]"),
+                    "locked": amount(b, "locked", where + " balances[]"), "total_asset_of_btc": total}
+                   for b in need_list(data, "balances", where)]
+        elif kind == "margin":
+            level = amount(data, "marginLevel", where)
+            net = amount(data, "totalNetAssetOfBtc", where)
+            w = where + " userAssets[]"
+            yield [{**day, "asset": text(a, "asset", w), "free": amount(a, "free", w),
+                    "locked": amount(a, "locked", w), "borrowed": amount(a, "borrowed", w),
+                    "interest": amount(a, "interest", w), "net_asset": amount(a, "netAsset", w),
+                    "margin_level": level, "total_net_asset_of_btc": net}
+                   for a in need_list(data, "userAssets", where)]
+        else:
+            w = where + " assets[]"
+            yield [{**day, "asset": text(a, "asset", w), "wallet_balance": amount(a, "walletBalance", w),
+                    "margin_balance": amount(a, "marginBalance", w)}
+                   for a in need_list(data, "assets", where)]
+
