@@ -17,6 +17,16 @@ and errors go to stderr. Exit codes: 0 ok, 2 usage, 3 config/credentials, 4 reje
 """
 
 
+def _complete_profile(incomplete: str) -> list[str]:
+    """Profile names from the config file, for TAB (quietly nothing when there is no readable file)."""
+    from balcli import config
+
+    try:
+        return [name for name in config.profile_names() if name.startswith(incomplete)]
+    except Exception:  # completion must never print an error into the user's prompt
+        return []
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"balcli {__version__}")
@@ -27,7 +37,7 @@ def root(
     ctx: typer.Context,
     profile: Annotated[Optional[str], typer.Option(
         "--profile", "-p", help="Config profile [env: BALCLI_PROFILE; default: the file's default_profile, "
-        "else 'default'].", show_default=False)] = None,
+        "else 'default'].", show_default=False, autocompletion=_complete_profile)] = None,
     config: Annotated[Optional[str], typer.Option(
         "--config", help="Config file [env: BALCLI_CONFIG; default: <user config dir>/balcli/config.yaml].",
         show_default=False)] = None,

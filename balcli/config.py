@@ -241,13 +241,36 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str
     return result, profiles
 
 
+def config_path(config: str | None = None, env: Mapping[str, str] = os.environ) -> tuple[Path, bool]:
+    """The config file's path (``--config`` > ``BALCLI_CONFIG`` > the default), and whether it was named
+    explicitly (an explicit file must exist). Nothing is read."""
+    explicit = config if config is not None else env.get("BALCLI_CONFIG") or None
+    if explicit:
+        return Path(explicit).expanduser(), True
+    return user_config_dir(env) / "config.yaml", False
+
+
+def example_text() -> str:
+    """The commented starter file (``balcli config init``), shipped in the package as ``config.example.yaml``;
+    the copy at the top of the repository is identical (a test holds that)."""
+    from importlib.resources import files
+
+    return files("balcli").joinpath("config.example.yaml").read_text(encoding="utf-8")
+
+
+def profile_names(config: str | None = None, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The profiles the config file defines (for completion); [] without a file."""
+    path, _ = config_path(config, env)
+    file = _read_file(path)
+    return sorted(file[1]) if file else []
+
+
 def load(
     *, config: str | None = None, profile: str | None = None, sandbox_url: str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> Settings:
     """The effective settings before command-line flags (``Settings.override`` applies those)."""
-    explicit = config if config is not None else env.get("BALCLI_CONFIG") or None
-    path = Path(explicit).expanduser() if explicit else user_config_dir(env) / "config.yaml"
+    path, explicit = config_path(config, env)
     file = _read_file(path)
     if file is None and explicit:
         raise ConfigError(f"config file {path} does not exist",
