@@ -23,6 +23,8 @@ def param_text(value: object) -> str:
     if isinstance(value, (int, str)):
         return str(value)
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value}")
         return format(value, "f")
     raise TypeError(f"unsupported parameter type {type(value).__name__}: pass str, int or Decimal")
 
@@ -30,6 +32,13 @@ def param_text(value: object) -> str:
 def _pairs(params: Mapping[str, object] | Iterable[tuple[str, object]]) -> Pairs:
     items = params.items() if isinstance(params, Mapping) else params
     return [(k, param_text(v)) for k, v in items if v is not None]
+
+
+def _reject_reserved(pairs: Pairs, reserved: frozenset[str], scheme: str) -> None:
+    """The signing function adds these itself; one passed in would be sent twice and signed once."""
+    clash = sorted({k for k, _ in pairs} & reserved)
+    if clash:
+        raise ValueError(f"{scheme}: {', '.join(clash)} must not be passed as a parameter (added when signing)")
 
 
 def _hmac_sha256(secret: str, message: str) -> bytes:
@@ -51,7 +60,9 @@ def zoomex_v1_request(
     params: Mapping[str, object], *, api_key: str, secret: str, timestamp: int, recv_window: int
 ) -> tuple[Pairs, dict[str, str]]:
     """Query pairs in the official sample's wire order (params, api_key, timestamp, recv_window, sign) and headers."""
-    pairs = _pairs(params) + [
+    pairs = _pairs(params)
+    _reject_reserved(pairs, frozenset({"api_key", "timestamp", "recv_window", "sign"}), "Zoomex v1")
+    pairs += [
         ("api_key", api_key), ("timestamp", str(timestamp)), ("recv_window", str(recv_window)),
     ]
     sign = zoomex_v1_sign(secret, dict(pairs))
@@ -79,8 +90,10 @@ def coinw_spot_sign(params: Mapping[str, object], *, api_key: str, secret: str) 
 
 def coinw_spot_request(command: str, params: Mapping[str, object], *, api_key: str, secret: str) -> Pairs:
     """URL query pairs: ``command`` first, then the business params, ``api_key`` and ``sign`` (all in the URL)."""
+    pairs = _pairs(params)
+    _reject_reserved(pairs, frozenset({"command", "api_key", "sign", "secret_key"}), "CoinW spot")
     sign = coinw_spot_sign(params, api_key=api_key, secret=secret)
-    return [("command", command)] + _pairs(params) + [("api_key", api_key), ("sign", sign)]
+    return [("command", command)] + pairs + [("api_key", api_key), ("sign", sign)]
 
 
 # -- CoinW futures / affiliate HMAC-SHA256 base64 (API-SPEC §5.3) ---------------------------------------
@@ -126,6 +139,7 @@ def binance_request(
 ) -> str:
     """The full signed query string: params, ``recvWindow``, ``timestamp``, then ``signature`` last."""
     signed = _pairs(pairs)
+    _reject_reserved(signed, frozenset({"recvWindow", "timestamp", "signature"}), "Binance")
     if recv_window is not None:
         signed.append(("recvWindow", str(recv_window)))
     signed.append(("timestamp", str(timestamp)))

@@ -525,3 +525,19 @@ def test_binance_matches_reference(pairs: list[tuple[str, object]], secret: str,
     assert signature == ref_hmac(secret, query).hex()
     decoded = parse_qsl(sent, keep_blank_values=True)
     assert decoded == _raw(pairs + extra) + [("signature", signature)]
+
+
+@pytest.mark.parametrize("call", [
+    lambda: signing.zoomex_v1_request({"timestamp": 1}, api_key="k", secret="s", timestamp=2, recv_window=5000),
+    lambda: signing.coinw_spot_request("returnBalances", {"command": "x"}, api_key="k", secret="s"),
+    lambda: signing.binance_request([("signature", "x")], secret="s", timestamp=1, recv_window=5000),
+])
+def test_reserved_names_are_refused_rather_than_sent_twice(call):
+    with pytest.raises(ValueError, match="must not be passed"):
+        call()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "sNaN"])
+def test_non_finite_decimals_are_refused(value):
+    with pytest.raises(ValueError):
+        signing.param_text(Decimal(value))
