@@ -214,6 +214,24 @@ class HttpClient:
 
     def call(self, api: Api, method: str, path: str, params: Params | None = None, *,
              limiter: RateLimiter | None = None) -> Any:
+        try:
+            return self._call(api, method, path, params, limiter=limiter)
+        except BalcliError as exc:
+            self.redact_error(exc)
+            raise
+
+    def redact_error(self, exc: BalcliError) -> None:
+        """An API may echo what it was sent (Zoomex's "error sign! origin_string[api_key=...]"): the error
+        message shown to the user gets the same redaction as the -v log (SPEC §3: no secret in any message)."""
+        exc.message = self.redact(exc.message)
+        exc.args = (exc.message,)
+        if exc.api_message:
+            exc.api_message = self.redact(exc.api_message)
+        if exc.hint:
+            exc.hint = self.redact(exc.hint)
+
+    def _call(self, api: Api, method: str, path: str, params: Params | None = None, *,
+              limiter: RateLimiter | None = None) -> Any:
         self.add_secrets(api.secrets())
         self.session  # noqa: B018 - build the session (and import requests) before taking a limiter slot
         params = list(params or [])
