@@ -288,3 +288,100 @@ def store_token(path: Path, client_id: str, access_token: str, expires_at: float
 
 def forget_token(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+# -- storing and removing (``balcli auth set`` / ``auth remove``) ------------------------------------------
+
+NO_KEYRING_HINT = ("no usable OS keyring here (headless server, cron, SSH). Alternatives: environment variables "
+                   "for cron ({env}); `--store file` (a mode-0600 credentials file); or install a keyring "
+                   "backend (e.g. `pip install keyrings.alt`, or run a Secret Service such as gnome-keyring)")
+
+
+def no_keyring_error(exchange: str) -> ConfigError:
+    return ConfigError("cannot store in the keyring: no usable keyring backend",
+                       NO_KEYRING_HINT.format(env=env_vars_hint(exchange)))
+
+
+def keyring_available(note: Note | None = None) -> bool:
+    ok, usable = _bounded(keyring_backend_usable, note, "looking for a backend")
+    return bool(ok and usable)
+
+
+def complete_fields(exchange: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of one complete field set, or ValueError naming what is missing."""
+    found = _complete(exchange, fields)
+    if found is None:
+        raise ValueError(f"incomplete {exchange} credential")
+    return found
+
+
+def _keyring_call(call: Callable[[], Any], what: str) -> Any:
+    failure: list[str] = []
+    ok, result = _bounded(call, failure.append, what)
+    if not ok:
+        raise ConfigError(f"the keyring failed {what}: {failure[0] if failure else 'unknown error'}",
+                          "unlock the keyring and retry, or use `--store file` / environment variables")
+    return result
+
+
+def store_keyring(exchange: str, profile: str, fields: Mapping[str, str]) -> str:
+    """Save to the keyring; returns where (``keyring balcli/<profile>/<exchange>``)."""
+    if not keyring_available():
+        raise no_keyring_error(exchange)
+    import keyring
+
+    user = keyring_user(profile, exchange)
+    value = json.dumps(complete_fields(exchange, fields), sort_keys=True)
+    _keyring_call(lambda: keyring.set_password(SERVICE, user, value), f"while storing {user}")
+    return f"keyring {SERVICE}/{user}"
+
+
+def store_file(exchange: str, profile: str, fields: Mapping[str, str], path: Path) -> str:
+    """Save in the credentials file, keeping every other profile's and exchange's entries; returns the path."""
+    import yaml
+
+    data = read_file(path) if path.exists() else {}
+    section = data.get(profile)
+    if not isinstance(section, dict):
+        section = {}
+    section[exchange] = complete_fields(exchange, fields)
+    data[profile] = section
+    header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
+    write_private(path, header + yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
+    return str(path)
+
+
+def remove_keyring(exchange: str, profile: str) -> str | None:
+    """Delete the keyring entry; its location if there was one, None if not (or no usable keyring)."""
+    if not keyring_available():
+        return None
+    import keyring
+
+    user = keyring_user(profile, exchange)
+    if not _keyring_call(lambda: keyring.get_password(SERVICE, user), f"while reading {user}"):
+        return None
+    _keyring_call(lambda: keyring.delete_password(SERVICE, user), f"while removing {user}")
+    return f"keyring {SERVICE}/{user}"
+
+
+def remove_file(exchange: str, profile: str, path: Path) -> str | None:
+    """Delete the file entry (and an emptied profile); the path if there was an entry, None if not."""
+    if not path.exists():
+        return None
+    import yaml
+
+    data = read_file(path)
+    section = data.get(profile)
+    if not isinstance(section, dict) or exchange not in section:
+        return None
+    del section[exchange]
+    if not section:
+        del data[profile]
+    header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
+    write_private(path, header + (yaml.safe_dump(data, sort_keys=True, default_flow_style=False) if data else ""))
+    return str(path)
+
+
+def env_names_set(exchange: str, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The credential environment variables of an exchange that are set (they win over any store)."""
+    return [v for v in ENV_VARS[exchange].values() if env.get(v)]

@@ -1,0 +1,413 @@
+"""``balcli auth set | status | remove``: store, inspect and remove exchange credentials (SPEC §3).
+
+Where credentials come from is decided in ``balcli.credentials`` (env > keyring > file); this module only asks
+for them (hidden prompts, or ``--stdin`` for scripts), says where they went, and checks them with the sources'
+own endpoint functions so that a check fails with the same message and exit code as the real command.
+"""
+
+import enum
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
+
+import typer
+
+from balcli.commands.common import CommonOptions, Globals, Run, common_options, validate_fields
+from balcli.errors import BalcliError, ConfigError, ExitCode, UsageError
+from balcli.schema import Field, View
+
+
+class Exchange(str, enum.Enum):
+    zoomex = "zoomex"
+    coinw = "coinw"
+    binance = "binance"
+    cryptofuse = "cryptofuse"
+
+
+class Store(str, enum.Enum):
+    keyring = "keyring"
+    file = "file"
+
+
+LABELS = {"zoomex": "Zoomex", "coinw": "CoinW", "binance": "Binance", "cryptofuse": "Cryptofuse"}
+PROMPTS = {"api_key": "API key", "api_secret": "API secret", "client_id": "client id",
+           "client_secret": "client secret", "token": "bearer token"}
+
+VIEW = View("auth status", (
+    Field("exchange"),
+    Field("source", help="env, keyring, file, sandbox, none, or error"),
+    Field("key", help="the API key (or client id, or token) masked: abcd…wxyz"),
+    Field("location", help="the environment, keyring entry or file the credentials come from"),
+    Field("status", help="configured / not configured / the problem; with --check: ok or the exact error"),
+    Field("exit_code", "int", help="with --check: 0 when the check passed, else the exit code the command "
+          "would end with; also set for a local credentials problem (3)"),
+), empty_note="no exchanges")
+
+SET_HELP = """Store the credentials of one exchange in the OS keyring or the credentials file.
+
+Every field is asked with a hidden prompt (nothing is echoed). For scripts, --stdin reads the fields one per
+line instead, in this order: zoomex, coinw, binance: API key, API secret; cryptofuse: client id, client
+secret (or with --token, a single bearer token). Without --stdin and without a terminal the command fails
+rather than waiting for input.
+
+--store keyring (the default when a keyring backend exists) or --store file (<config dir>/credentials.yaml,
+mode 0600, in a 0700 directory; other profiles' and exchanges' entries are kept). On a headless server with
+no keyring, use --store file or, for cron, the environment variables (balcli auth status lists them).
+The profile (--profile / BALCLI_PROFILE / default_profile) selects the keyring entry <profile>/<exchange>
+and the file section.
+
+Examples:
+
+  balcli auth set zoomex
+
+  printf '%s\\n%s\\n' "$KEY" "$SECRET" | balcli auth set binance --stdin --store file
+
+  balcli -p testnet auth set zoomex
+
+  balcli auth set cryptofuse --token
+"""
+
+STATUS_HELP = """Where each exchange's credentials come from (env / keyring / file / none), the key masked.
+
+Resolution order, first hit wins: environment variables, the OS keyring (entry balcli/<profile>/<exchange>),
+the credentials file. --check makes one cheap signed call per configured exchange and shows ok or the
+exact error; the command then exits with the highest exit code among the failed checks (0 when all pass).
+
+Rows: """ + VIEW.describe() + """.
+
+Examples:
+
+  balcli auth status
+
+  balcli auth status --check --json | jq -r '.[] | select(.exit_code > 0) | .exchange'
+
+  balcli auth status --check >/dev/null || echo 'credentials broken' | mail -s balcli ops
+"""
+
+REMOVE_HELP = """Remove an exchange's stored credentials of the current profile (keyring and file).
+
+Environment variables are not touched (unset them yourself). Removing nothing is an error (exit 3), so a
+typo in the exchange or the profile does not pass unnoticed.
+
+Examples:
+
+  balcli auth remove zoomex
+
+  balcli -p testnet auth remove zoomex --store file
+"""
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Store, inspect and remove exchange credentials.", no_args_is_help=True)
+    group.command("set", help=SET_HELP, short_help="Store an exchange's credentials (hidden prompts).")(auth_set)
+    group.command("status", help=STATUS_HELP, short_help="Where credentials come from; --check tests them.")(
+        auth_status)
+    group.command("remove", help=REMOVE_HELP, short_help="Remove an exchange's stored credentials.")(auth_remove)
+    app.add_typer(group, name="auth")
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from balcli import config
+
+    g: Globals = ctx.obj or Globals()
+    return config.load(config=g.config, profile=g.profile)
+
+
+def _note(text: str) -> None:
+    print(f"balcli: {text}", file=sys.stderr, flush=True)
+
+
+# -- auth set ---------------------------------------------------------------------------------------------
+
+def auth_set(
+    ctx: typer.Context,
+    exchange: Annotated[Exchange, typer.Argument(help="zoomex, coinw, binance or cryptofuse.",
+                                                 case_sensitive=False, show_default=False)],
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the fields from stdin, one per line "
+                                        "(for scripts); never prompt.")] = False,
+    store: Annotated[Optional[Store], typer.Option(
+        "--store", case_sensitive=False, show_default=False,
+        help="keyring or file [default: keyring when a backend exists].")] = None,
+    token: Annotated[bool, typer.Option("--token", help="cryptofuse only: store a bearer token instead of a "
+                                        "client id + secret.")] = False,
+) -> None:
+    from balcli import credentials
+
+    g: Globals = ctx.obj or Globals()
+    ex = exchange.value
+    if g.sandbox:
+        raise UsageError("--sandbox uses the sandbox's demo credentials; there is nothing to store",
+                         f"run `balcli auth set {ex}` without --sandbox")
+    if token and ex != "cryptofuse":
+        raise UsageError(f"--token is only for cryptofuse ({ex} takes an API key and secret)",
+                         f"run `balcli auth set {ex}` without --token")
+    fields = credentials.FIELD_SETS[ex][1 if token else 0]
+    if not stdin and not _isatty(sys.stdin):
+        lines = "\\n".join(f"${f.upper()}" for f in fields)
+        raise UsageError(f"no terminal to prompt on for the {ex} credentials; not reading them silently",
+                         f"pass them one per line with --stdin, e.g. printf '{lines}\\n' | "
+                         f"balcli auth set {ex}{' --token' if token else ''} --stdin")
+    settings = _settings(ctx)
+    profile = settings.profile.value
+    path = settings.credentials_file.value
+    note = credentials.stderr_note(g.verbose)
+
+    # Decide (and check) where they go before asking for any secret.
+    if store is None:
+        if not credentials.keyring_available(note):
+            err = credentials.no_keyring_error(ex)
+            raise ConfigError("no usable keyring backend to store the credentials in; say where with --store",
+                              err.hint)
+        store = Store.keyring
+    elif store is Store.keyring and not credentials.keyring_available(note):
+        raise credentials.no_keyring_error(ex)
+    if store is Store.file and path.exists():
+        credentials.check_private(path)
+
+    values = _read_stdin(ex, fields) if stdin else _prompt(ex, fields)
+    if store is Store.keyring:
+        where = credentials.store_keyring(ex, profile, values)
+    else:
+        where = credentials.store_file(ex, profile, values, path)
+        shadow = _keyring_entry(ex, profile, note)
+        if shadow:
+            _note(f"note: the keyring also holds {shadow}, which is used before the file; "
+                  f"remove it with `balcli auth remove {ex} --store keyring`")
+    stored = credentials.Credentials(ex, values, store.value, where)
+    _note(f"stored {ex} credentials ({'token' if token else 'key'} {stored.masked_key()}) "
+          f"for profile {profile!r} in {where}")
+    if ex == "cryptofuse":
+        _forget_cached_token(profile)
+    shadowing = credentials.env_names_set(ex)
+    if shadowing:
+        _note(f"warning: {', '.join(shadowing)} {'is' if len(shadowing) == 1 else 'are'} set and "
+              "take precedence over what was just stored; unset them to use it")
+
+
+def _forget_cached_token(profile: str) -> None:
+    """New or removed Cryptofuse credentials: an access token cached for the old ones must not be reused."""
+    from balcli import config, credentials
+
+    credentials.forget_token(credentials.token_cache_path(config.user_config_dir(), profile))
+
+
+def _keyring_entry(ex: str, profile: str, note: Any) -> Optional[str]:
+    from balcli import credentials
+
+    try:
+        found = credentials.from_keyring(ex, profile, note)
+    except ConfigError:  # an unreadable entry still shadows the file
+        return f"keyring {credentials.SERVICE}/{credentials.keyring_user(profile, ex)}"
+    return found.location if found else None
+
+
+def _checked(ex: str, field: str, value: str, where: str) -> str:
+    value = value.strip()
+    what = f"{LABELS[ex]} {PROMPTS[field]}"
+    if not value:
+        raise UsageError(f"the {what} is empty ({where})", "give every field; nothing was stored")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise UsageError(f"the {what} contains spaces or control characters ({where})",
+                         "check for a pasted line break or a wrong field; nothing was stored")
+    return value
+
+
+def _read_stdin(ex: str, fields: tuple[str, ...]) -> dict[str, str]:
+    lines = sys.stdin.read().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    order = ", ".join(PROMPTS[f] for f in fields)
+    if len(lines) < len(fields):
+        missing = PROMPTS[fields[len(lines)]]
+        raise UsageError(f"--stdin: expected {len(fields)} lines ({order}) but got {len(lines)}; "
+                         f"the {missing} is missing", "give one field per line; nothing was stored")
+    if len(lines) > len(fields):
+        raise UsageError(f"--stdin: expected {len(fields)} lines ({order}) but got {len(lines)}",
+                         "give exactly one field per line; nothing was stored")
+    return {f: _checked(ex, f, line, f"stdin line {i}") for i, (f, line) in enumerate(zip(fields, lines), 1)}
+
+
+def _prompt(ex: str, fields: tuple[str, ...]) -> dict[str, str]:
+    import getpass
+
+    values = {}
+    for f in fields:
+        try:
+            answer = getpass.getpass(f"{LABELS[ex]} {PROMPTS[f]} (hidden): ")
+        except EOFError:
+            raise UsageError(f"no {LABELS[ex]} {PROMPTS[f]} given (end of input)", "nothing was stored") from None
+        values[f] = _checked(ex, f, answer, "prompt")
+    return values
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- auth status ------------------------------------------------------------------------------------------
+
+@common_options
+def auth_status(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option("--check", help="Make one cheap signed call per configured exchange "
+                                        "(--base-url then applies to every exchange).")] = False,
+    *, common: CommonOptions,
+) -> int:
+    from balcli import config, credentials
+
+    validate_fields(common, VIEW)
+    run = Run.start(ctx, common, "zoomex")
+    if common.base_url:
+        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in config.EXCHANGES})
+    profile = run.settings.profile.value
+    path = run.settings.credentials_file.value
+    note = credentials.stderr_note(run.globals.verbose)
+
+    rows: list[dict] = []
+    failures: list[tuple[str, BalcliError]] = []
+    for ex in config.EXCHANGES:
+        row = {"exchange": ex, "source": "none", "key": None, "location": None, "status": "not configured",
+               "exit_code": None}
+        rows.append(row)
+        try:
+            creds = run.credentials(ex) if run.sandbox is not None else credentials.find(ex, profile, path,
+                                                                                         note=note)
+        except ConfigError as exc:
+            row.update(source="error", status=str(exc), exit_code=int(exc.exit_code))
+            failures.append((ex, exc))
+            continue
+        if creds is None:
+            continue
+        row.update(source=creds.source, key=creds.masked_key(), location=creds.location, status="configured")
+        if not check:
+            continue
+        checker = CHECKS.get(ex)
+        try:
+            available = checker(run, creds) if checker else False
+        except BalcliError as exc:
+            row.update(status=str(exc), exit_code=int(exc.exit_code))
+            failures.append((ex, exc))
+            continue
+        if available is False:
+            row.update(status="check not available")
+        else:
+            row.update(status="ok", exit_code=0)
+
+    run.render([rows], VIEW)
+    for ex, exc in failures:
+        print(f"balcli: error: {ex}: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+    sys.stderr.flush()
+    return max((int(exc.exit_code) for _, exc in failures), default=int(ExitCode.OK))
+
+
+# One cheap signed call per exchange, through the source's own Api class and endpoint function, so that a
+# failure reads exactly as it would in the real command. Each returns False when its source is not there.
+
+def _check_zoomex(run: Run, creds: Any) -> bool:
+    from balcli.sources import zoomex
+
+    s = run.settings
+    api = zoomex.ZoomexApi(s.exchange("zoomex", "base_url"), creds.fields["api_key"], creds.fields["api_secret"],
+                           int(s.exchange("zoomex", "recv_window")))
+    pages = zoomex.asset_balance_pages(run.client, api, page_size=1, max_items=1,
+                                       rate_limit=s.exchange("zoomex", "rate_limit") or zoomex.RATE_LIMIT)
+    try:
+        next(iter(pages), None)
+    finally:
+        pages.close()
+    return True
+
+
+def _check_coinw(run: Run, creds: Any) -> bool:
+    try:
+        from balcli.sources import coinw_spot
+    except ImportError:
+        return False
+    s = run.settings
+    api = coinw_spot.CoinwSpotApi(s.exchange("coinw", "base_url"), creds.fields["api_key"],
+                                  creds.fields["api_secret"])
+    pages = coinw_spot.balances(run.client, api,
+                                rate_limit=s.exchange("coinw", "rate_limit") or coinw_spot.RATE_LIMIT)
+    for _ in pages:
+        pass
+    return True
+
+
+def _check_binance(run: Run, creds: Any) -> bool:
+    try:
+        from balcli.sources import binance
+    except ImportError:
+        return False
+    return _optional_check(binance, run, creds)
+
+
+def _check_cryptofuse(run: Run, creds: Any) -> bool:
+    try:
+        from balcli.sources import cryptofuse
+    except ImportError:
+        return False
+    return _optional_check(cryptofuse, run, creds)
+
+
+def _optional_check(module: Any, run: Run, creds: Any) -> bool:
+    """A source may offer ``auth_check(run, creds)`` (one cheap call); without it, no check is available."""
+    check = getattr(module, "auth_check", None)
+    if check is None:
+        return False
+    check(run, creds)
+    return True
+
+
+CHECKS: dict[str, Callable[[Run, Any], bool]] = {
+    "zoomex": _check_zoomex, "coinw": _check_coinw, "binance": _check_binance, "cryptofuse": _check_cryptofuse,
+}
+
+
+# -- auth remove -----------------------------------------------------------------------------------------
+
+def auth_remove(
+    ctx: typer.Context,
+    exchange: Annotated[Exchange, typer.Argument(help="zoomex, coinw, binance or cryptofuse.",
+                                                 case_sensitive=False, show_default=False)],
+    store: Annotated[Optional[Store], typer.Option(
+        "--store", case_sensitive=False, show_default=False,
+        help="Only from the keyring or only from the file [default: both].")] = None,
+) -> None:
+    from balcli import credentials
+
+    g: Globals = ctx.obj or Globals()
+    ex = exchange.value
+    if g.sandbox:
+        raise UsageError("--sandbox uses the sandbox's demo credentials; there is nothing to remove",
+                         f"run `balcli auth remove {ex}` without --sandbox")
+    settings = _settings(ctx)
+    profile = settings.profile.value
+    path = settings.credentials_file.value
+    removed = []
+    if store in (None, Store.keyring):
+        where = credentials.remove_keyring(ex, profile)
+        if where:
+            removed.append(where)
+    if store in (None, Store.file):
+        where = credentials.remove_file(ex, profile, path)
+        if where:
+            removed.append(where)
+    env_set = credentials.env_names_set(ex)
+    env_note = (f"; {', '.join(env_set)} {'is' if len(env_set) == 1 else 'are'} set in the environment "
+                "(balcli does not change it: unset them yourself)") if env_set else ""
+    if not removed:
+        places = {None: "the keyring or the credentials file", Store.keyring: "the keyring",
+                  Store.file: f"{path}"}[store]
+        raise ConfigError(f"no stored {ex} credentials for profile {profile!r} in {places}",
+                          "`balcli auth status` shows where credentials come from" + env_note)
+    if ex == "cryptofuse":
+        _forget_cached_token(profile)
+    for where in removed:
+        _note(f"removed {ex} credentials of profile {profile!r} from {where}")
+    if env_note:
+        _note("note: " + env_note[2:])

@@ -1,0 +1,113 @@
+"""``balcli config path | show | init``: where the config file is, the effective settings, a starter file."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from balcli.commands.common import CommonOptions, Globals, Run, common_options, validate_fields
+from balcli.errors import ConfigError
+from balcli.schema import Field, View
+
+VIEW = View("config show", (
+    Field("key"),
+    Field("value"),
+    Field("origin", help="flag, env, file, default or sandbox (- for the file's own path)"),
+), empty_note="no settings")
+
+PATH_HELP = """Print the config file's path (--config > BALCLI_CONFIG > <user config dir>/balcli/config.yaml).
+
+stdout carries the path alone, so that `$EDITOR "$(balcli config path)"` works; when the file does not
+exist yet a note on stderr says so.
+"""
+
+SHOW_HELP = """The effective settings of the current profile and where each value came from.
+
+Origins: flag, env (BALCLI_*), file (the config file), default (built in), sandbox (--sandbox). Secrets are
+never shown: they are not settings (see `balcli auth status`). --timeout, --max-retries and -o show up as
+flags; --base-url here sets every exchange's host, as it does for `balcli auth status --check`.
+
+Rows: """ + VIEW.describe() + """.
+
+Examples:
+
+  balcli config show
+
+  balcli -p testnet config show --json | jq -r '.[] | select(.origin == "file") | .key'
+"""
+
+INIT_HELP = """Write a commented starter config file (every key with its default) at `balcli config path`.
+
+An existing file is never overwritten (exit 3) unless --force is given; the old file is then kept beside the
+new one as <name>.bak.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="The config file: its path, the effective settings, a starter file.",
+                        no_args_is_help=True)
+    group.command("path", help=PATH_HELP, short_help="Print the config file's path.")(config_path)
+    group.command("show", help=SHOW_HELP, short_help="Effective settings and where they came from.")(config_show)
+    group.command("init", help=INIT_HELP, short_help="Write a commented starter config file.")(config_init)
+    app.add_typer(group, name="config")
+
+
+def config_path(ctx: typer.Context) -> None:
+    from balcli import config
+
+    g: Globals = ctx.obj or Globals()
+    path, _ = config.config_path(g.config)
+    sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
+    if not path.exists():
+        print("balcli: note: the file does not exist yet; `balcli config init` writes a commented starter",
+              file=sys.stderr)
+
+
+@common_options
+def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
+    from balcli import config
+
+    validate_fields(common, VIEW)
+    run = Run.start(ctx, common, "zoomex")
+    if common.base_url:
+        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in config.EXCHANGES})
+    fmt = common.chosen_format()
+    if fmt is not None:
+        run.settings = run.settings.override(format=fmt.value)
+    rows = []
+    for key, value, origin in run.settings.rows():
+        if key.endswith(".rate_limit") and value == "":
+            value = "the command's documented rate"
+        rows.append({"key": key, "value": value, "origin": origin})
+    run.render([rows], VIEW)
+
+
+def config_init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file (kept as <name>.bak).")] = False,
+) -> None:
+    import os
+
+    from balcli import config
+
+    g: Globals = ctx.obj or Globals()
+    path, _ = config.config_path(g.config)
+    text = config.example_text()
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; not overwriting it",
+                          "edit it, or run `balcli config init --force` to replace it (the old file is kept as "
+                          f"{path.name}.bak)")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        backup = None
+        if path.exists():
+            backup = path.with_name(path.name + ".bak")
+            os.replace(path, backup)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}", "check the directory's permissions, or "
+                          "choose another file with --config") from None
+    print(f"balcli: wrote {path}" + (f" (the old file is now {backup})" if backup else ""), file=sys.stderr)
