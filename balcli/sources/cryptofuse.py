@@ -1,0 +1,264 @@
+"""Cryptofuse user balances and balance history (API-SPEC.md §3; api-docs/cryptofuse-user-balances.txt).
+
+OAuth 2.0: a static bearer token, or a client id + secret exchanged at ``POST /o/token/`` (client credentials,
+``scope=read write``). A fetched token is cached in a 0600 file until a minute before it expires; on a 401 a
+new token is fetched once per run and the request retried. Paths keep their trailing slashes (a slash-less
+URL answers 301, and a redirect would drop the ``Authorization`` header).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from balcli import signing
+from balcli.errors import ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, TokenRejected, check_cryptofuse, \
+    check_cryptofuse_token
+from balcli.pagination import OnPage, Warn, indexed_pages
+from balcli.schema import Field, View
+from balcli.sources._rows import amount, need, need_list, text
+
+TOKEN = "/o/token/"
+BALANCES = "/user/balances/"
+HISTORY = "/user/balances/history/"
+SCOPE = "read write"
+RATE_LIMIT = 100 / 60  # requests per second: 100 per minute per key (API-SPEC §3.5)
+DEFAULT_PAGE_SIZE = 100
+CONCURRENCY = 4
+SCOPES = ("account", "sub_accounts")
+
+BALANCES_VIEW = View("oauth balances", (
+    Field("scope", help="'account' (the main account) or 'sub_accounts' (all sub-accounts together)"),
+    Field("currency", help="with its network, e.g. USDTERC20"),
+    Field("balance", "amount", "exactly as Cryptofuse sent it"),
+), sum_fields=("balance",), unit_field="currency")
+
+HISTORY_VIEW = View("oauth history", (
+    Field("timestamp", "time", "ISO 8601 UTC"),
+    Field("currency"),
+    Field("type", help="e.g. deposit, withdrawal"),
+    Field("amount", "amount"),
+    Field("balance_after", "amount"),
+), empty_note="no balance history")
+
+
+class CryptofuseApi(Api):
+    """Bearer-token requests; the token may be replaced once when Cryptofuse rejects it."""
+
+    name = "cryptofuse"
+    label = "Cryptofuse"
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def prepare(self, method: str, path: str, params: list[tuple[str, Any]], now_ms: int) -> Prepared:
+        return Prepared(method, self.base_url + path, [(k, str(v)) for k, v in params],
+                        {"Authorization": f"Bearer {self.token}"})
+
+    def check(self, answer: Answer) -> Any:
+        return check_cryptofuse(answer)
+
+    def secrets(self) -> Iterable[str]:
+        return (self.token,)
+
+
+class TokenEndpoint(Api):
+    """``POST /o/token/`` with HTTP Basic client authentication and a form body."""
+
+    name = "cryptofuse"
+    label = "Cryptofuse token endpoint"
+
+    def __init__(self, base_url: str, client_id: str, client_secret: str) -> None:
+        self.base_url = base_url
+        self._id = client_id
+        self._secret = client_secret
+
+    def prepare(self, method: str, path: str, params: list[tuple[str, Any]], now_ms: int) -> Prepared:
+        body = urlencode([("grant_type", "client_credentials"), ("scope", SCOPE)]).encode("ascii")
+        headers = {"Authorization": signing.basic_auth(self._id, self._secret),
+                   "Content-Type": "application/x-www-form-urlencoded", "Cache-Control": "no-cache",
+                   "Accept": "application/json"}
+        return Prepared(method, self.base_url + path, [], headers, body, log_note=f"form: {body.decode()}")
+
+    def check(self, answer: Answer) -> Any:
+        return check_cryptofuse_token(answer)
+
+    def secrets(self) -> Iterable[str]:
+        return (self._secret,)
+
+
+class Session:
+    """The bearer token of one run and the rule for replacing it.
+
+    ``fields`` is what ``Run.credentials("cryptofuse")`` resolved: ``{"token"}`` (static: never refreshed; a 401
+    fails at once) or ``{"client_id", "client_secret"}`` (fetched, cached in ``cache_path`` when given,
+    fetched again once on a 401). The cache entry is keyed by client id and base URL, so a token is never sent
+    to a host other than the one that issued it.
+    """
+
+    def __init__(self, client: HttpClient, base_url: str, fields: dict[str, str], *, cache_path: Path | None,
+                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] | None = None) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.static = "token" in fields
+        self.cache_path = None if self.static else cache_path
+        self.warn = warn
+        self.clock = clock or (lambda: time.time())
+        self._lock = threading.Lock()
+        self.refreshed = False
+        if self.static:
+            self.api = CryptofuseApi(base_url, fields["token"])
+        else:
+            self._endpoint = TokenEndpoint(base_url, fields["client_id"], fields["client_secret"])
+            self._identity = f"{fields['client_id']} {base_url}"
+            self.api = CryptofuseApi(base_url, self._cached() or self._fetch())
+
+    def _cached(self) -> str | None:
+        from balcli import credentials
+
+        if self.cache_path is None:
+            return None
+        return credentials.cached_token(self.cache_path, self._identity, self.clock())
+
+    def _fetch(self) -> str:
+        from balcli import credentials
+
+        started = self.clock()
+        body = self.client.call(self._endpoint, "POST", TOKEN)
+        token = need(body, "access_token", "Cryptofuse token answer")
+        kind = body.get("token_type")
+        if not isinstance(token, str) or not token or (kind is not None and str(kind).lower() != "bearer"):
+            raise ResponseError("Cryptofuse token answer has no usable bearer token",
+                                "check --base-url; run with -vv to see the answer (the token is redacted)")
+        self.client.add_secrets([token])
+        expires_in = body.get("expires_in")
+        if self.cache_path is not None and isinstance(expires_in, int) and not isinstance(expires_in, bool):
+            try:
+                credentials.store_token(self.cache_path, self._identity, token, started + expires_in)
+            except OSError as exc:
+                self.warn(f"could not cache the Cryptofuse token in {self.cache_path}: {exc.strerror}")
+        return token
+
+    def call(self, path: str, params: list[tuple[str, Any]] | None = None, *, limiter: RateLimiter) -> Any:
+        """A GET with the current token; on a 401, one fresh token per run (never for a static token)."""
+        used = self.api.token
+        try:
+            return self.client.call(self.api, "GET", path, params, limiter=limiter)
+        except TokenRejected as exc:
+            if self.static:
+                exc.hint = ("the bearer token (BALCLI_CRYPTOFUSE_TOKEN or `balcli auth set cryptofuse`) was rejected "
+                            "or has expired: replace it, or store a client id + secret so balcli fetches tokens")
+                raise
+            with self._lock:
+                if self.api.token == used:  # not replaced by another page's thread meanwhile
+                    if self.refreshed:
+                        self._forget()
+                        raise self._final(exc) from None
+                    self.refreshed = True
+                    self._forget()
+                    self.api.token = self._fetch()
+        try:
+            return self.client.call(self.api, "GET", path, params, limiter=limiter)
+        except TokenRejected as exc:
+            self._forget()
+            raise self._final(exc) from None
+
+    def _forget(self) -> None:
+        from balcli import credentials
+
+        if self.cache_path is not None:
+            credentials.forget_token(self.cache_path)
+
+    @staticmethod
+    def _final(exc: TokenRejected) -> TokenRejected:
+        exc.message = "Cryptofuse rejected a freshly issued token"
+        exc.hint = ("the OAuth application may lack the read and write scopes or be disabled; check it in "
+                    "Cryptofuse's dashboard")
+        return exc
+
+
+# -- endpoints ---------------------------------------------------------------------------------------------
+
+def balances(session: Session, *, limiter: RateLimiter) -> tuple[list[dict], dict[str, Any]]:
+    """``GET /user/balances/``: rows sorted by scope then currency, and the ``statistics`` object."""
+    body = session.call(BALANCES, limiter=limiter)
+    rows = []
+    for scope in SCOPES:
+        where = f"Cryptofuse balances '{scope}'"
+        if not isinstance(body, dict) or scope not in body:
+            raise ResponseError(f"Cryptofuse balances: the answer has no '{scope}' field",
+                                "the API changed or a proxy altered the answer; run with -vv to see it")
+        holdings = body[scope] if body[scope] is not None else {}  # null: no sub-accounts
+        if not isinstance(holdings, dict):
+            raise ResponseError(f"{where} is not an object of currency -> balance",
+                                "run with -vv to see the answer")
+        rows += [{"scope": scope, "currency": currency, "balance": amount(holdings, currency, where)}
+                 for currency in sorted(holdings)]
+    stats = body.get("statistics")
+    return rows, stats if isinstance(stats, dict) else {}
+
+
+def statistics_lines(stats: dict[str, Any]) -> list[str]:
+    if not stats:
+        return []
+    return ["statistics: " + ", ".join(f"{k} {v}" for k, v in stats.items())]
+
+
+def history_pages(
+    session: Session, *, currency: str | None = None, kind: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
+    max_items: int | None = None, limiter: RateLimiter, concurrency: int = CONCURRENCY, warn: Warn | None = None,
+    on_page: OnPage | None = None,
+) -> Iterator[list[dict]]:
+    """``GET /user/balances/history/`` with ``limit``/``offset``, every page to ``total`` (newest first).
+
+    The API has no id per entry, so a row repeated across pages (the same values in every field) is dropped.
+    """
+
+    def fetch(index: int, size: int) -> tuple[list[dict], int]:
+        params = [("currency", currency), ("type", kind), ("limit", size), ("offset", index * size)]
+        body = session.call(HISTORY, [(k, v) for k, v in params if v is not None], limiter=limiter)
+        entries = need_list(body, "history", "Cryptofuse balance history")
+        total = need(body, "total", "Cryptofuse balance history")
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise ResponseError(f"Cryptofuse balance history: 'total' is not a count ({total!r})",
+                                "run with -vv to see the answer")
+        return [history_row(e) for e in entries], total
+
+    kwargs: dict[str, Any] = {"warn": warn} if warn else {}
+    if on_page:
+        kwargs["on_page"] = on_page
+    return indexed_pages(fetch, page_size=page_size, key=lambda row: tuple(row.values()),
+                         label="Cryptofuse balance history", max_items=max_items, concurrency=concurrency, **kwargs)
+
+
+def history_row(entry: Any) -> dict:
+    where = "Cryptofuse balance history[]"
+    return {"timestamp": utc_text(text(entry, "timestamp", where), where), "currency": text(entry, "currency", where),
+            "type": text(entry, "type", where), "amount": amount(entry, "amount", where),
+            "balance_after": amount(entry, "balance_after", where)}
+
+
+def utc_text(value: str, where: str) -> str:
+    """An ISO 8601 time as UTC with a ``Z``: ``...Z`` and ``+00:00`` keep their digits; other offsets convert."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ResponseError(f"{where}: 'timestamp' is not an ISO 8601 time ({value!r})",
+                            "run with -vv to see the answer") from None
+    if parsed.tzinfo is None or parsed.utcoffset() == timedelta(0):
+        for suffix in ("Z", "z", "+00:00", "+0000", "+00"):
+            if value.endswith(suffix):
+                return value[: -len(suffix)] + "Z"
+        if parsed.tzinfo is None:
+            return value + "Z"
+    utc = parsed.astimezone(timezone.utc)
+    micro = utc.microsecond
+    frac = "" if not micro else f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
