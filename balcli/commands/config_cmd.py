@@ -24,8 +24,9 @@ exist yet a note on stderr says so.
 SHOW_HELP = """The effective settings of the current profile and where each value came from.
 
 Origins: flag, env (BALCLI_*), file (the config file), default (built in), sandbox (--sandbox). Secrets are
-never shown: they are not settings (see `balcli auth status`). --timeout, --max-retries and -o show up as
-flags; --base-url here sets every exchange's host, as it does for `balcli auth status --check`.
+never shown: they are not settings (see `balcli auth status`). -o/--json/--csv format this command's own
+output (the format row shows what other commands use); --timeout and --max-retries show up as flags;
+--base-url here sets every exchange's host, as it does for `balcli auth status --check`.
 
 Rows: """ + VIEW.describe() + """.
 
@@ -72,9 +73,6 @@ def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
     run = Run.start(ctx, common, "zoomex")
     if common.base_url:
         run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in config.EXCHANGES})
-    fmt = common.chosen_format()
-    if fmt is not None:
-        run.settings = run.settings.override(format=fmt.value)
     rows = []
     for key, value, origin in run.settings.rows():
         if key.endswith(".rate_limit") and value == "":

@@ -1,0 +1,248 @@
+"""Credential resolution (env > keyring > file), incomplete or bad entries, the file's mode, and a keyring that
+hangs or fails: it is skipped within a bounded time (a note under -v), never prompting, never blocking."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+
+from balcli import credentials
+from balcli.errors import ConfigError
+
+KEY, SECRET = "file-zoomex-key-0000001", "file-zoomex-secret-0001"
+
+
+def creds_file(path, text, mode=0o600):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.fixture
+def cfile(config_dir):
+    return creds_file(config_dir / "credentials.yaml",
+                      f"default:\n  zoomex: {{api_key: {KEY}, api_secret: {SECRET}}}\n"
+                      "other:\n  zoomex: {api_key: other-key-000000001, api_secret: other-secret}\n")
+
+
+def env_of(key="env-key-0000000001", secret="env-secret"):
+    return {"BALCLI_ZOOMEX_API_KEY": key, "BALCLI_ZOOMEX_API_SECRET": secret}
+
+
+def put_keyring(backend, profile="default", exchange="zoomex", **fields):
+    backend.items[("balcli", f"{profile}/{exchange}")] = json.dumps(fields)
+
+
+# -- resolution order --------------------------------------------------------------------------------------------
+
+def test_env_then_keyring_then_file(memory_keyring, cfile):
+    put_keyring(memory_keyring, api_key="ring-key-0000000001", api_secret="ring-secret")
+    c = credentials.resolve("zoomex", "default", cfile, env=env_of())
+    assert (c.source, c.fields["api_key"], c.location) == ("env", "env-key-0000000001", "environment")
+    c = credentials.resolve("zoomex", "default", cfile, env={})
+    assert (c.source, c.fields["api_key"], c.location) == ("keyring", "ring-key-0000000001",
+                                                           "keyring balcli/default/zoomex")
+    memory_keyring.items.clear()
+    c = credentials.resolve("zoomex", "default", cfile, env={})
+    assert (c.source, c.fields, c.location) == ("file", {"api_key": KEY, "api_secret": SECRET}, str(cfile))
+
+
+def test_profile_selects_keyring_user_and_file_section(memory_keyring, cfile):
+    put_keyring(memory_keyring, profile="ring", api_key="ring-key-0000000001", api_secret="ring-secret")
+    assert credentials.resolve("zoomex", "other", cfile, env={}).fields["api_key"] == "other-key-000000001"
+    assert credentials.resolve("zoomex", "ring", cfile, env={}).source == "keyring"
+    assert credentials.find("zoomex", "nobody", cfile, env={}) is None
+
+
+def test_missing_credentials_name_the_env_vars_and_auth_set(cli):
+    r = cli("broker", "--json")
+    assert r.code == 3 and r.out == ""
+    assert "no zoomex credentials found for profile 'default'" in r.err
+    assert "BALCLI_ZOOMEX_API_KEY + BALCLI_ZOOMEX_API_SECRET" in r.err and "balcli auth set zoomex" in r.err
+
+
+def test_cryptofuse_token_or_client_pair():
+    c = credentials.resolve("cryptofuse", "default", credentials.Path("/nonexistent"),
+                            env={"BALCLI_CRYPTOFUSE_TOKEN": "bearer-token-00000001"})
+    assert c.fields == {"token": "bearer-token-00000001"} and c.masked_key() == "bear…0001"
+    c = credentials.resolve("cryptofuse", "default", credentials.Path("/nonexistent"),
+                            env={"BALCLI_CRYPTOFUSE_CLIENT_ID": "client-00000001",
+                                 "BALCLI_CRYPTOFUSE_CLIENT_SECRET": "s3cret"})
+    assert c.fields == {"client_id": "client-00000001", "client_secret": "s3cret"}
+
+
+@pytest.mark.parametrize(("env", "missing"), [
+    ({"BALCLI_ZOOMEX_API_KEY": "k" * 16}, "BALCLI_ZOOMEX_API_SECRET is not set"),
+    ({"BALCLI_ZOOMEX_API_SECRET": "s" * 16}, "BALCLI_ZOOMEX_API_KEY is not set"),
+])
+def test_incomplete_env_is_an_error_not_a_fall_through(cli, memory_keyring, env, missing):
+    put_keyring(memory_keyring, api_key="ring-key-0000000001", api_secret="ring-secret")
+    r = cli("broker", "--json", env=env)
+    assert r.code == 3
+    assert f"zoomex credentials in the environment are incomplete: {missing}" in r.err
+    assert "k" * 16 not in r.err and "s" * 16 not in r.err
+
+
+def test_incomplete_cryptofuse_env():
+    with pytest.raises(ConfigError, match="BALCLI_CRYPTOFUSE_CLIENT_SECRET is not set"):
+        credentials.from_env("cryptofuse", {"BALCLI_CRYPTOFUSE_CLIENT_ID": "client-00000001"})
+
+
+@pytest.mark.parametrize("stored", ["not json", json.dumps({"api_key": "only-the-key-0001"}), json.dumps(["x"]),
+                                    json.dumps({"api_key": "", "api_secret": "s"})])
+def test_bad_keyring_entry_is_exit_3_saying_store_it_again(cli, memory_keyring, stored):
+    memory_keyring.items[("balcli", "default/zoomex")] = stored
+    r = cli("broker", "--json")
+    assert r.code == 3
+    assert "the keyring entry balcli/default/zoomex is not a valid zoomex credential" in r.err
+    assert "balcli auth set zoomex" in r.err
+    assert "only-the-key-0001" not in r.err
+
+
+def test_incomplete_file_entry(config_dir):
+    path = creds_file(config_dir / "credentials.yaml", "default:\n  binance: {api_key: abc}\n")
+    with pytest.raises(ConfigError, match=r"default\.binance does not hold a complete binance credential"):
+        credentials.resolve("binance", "default", path, env={})
+
+
+# -- the file's mode ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606])
+def test_file_readable_or_writable_by_others_is_refused(cli, cfile, mode):
+    os.chmod(cfile, mode)
+    r = cli("broker", "--json")
+    assert r.code == 3 and r.out == ""
+    assert f"{cfile} is readable by others (mode {mode:04o}); refusing to use it" in r.err
+    assert f"hint: chmod 600 {cfile}" in r.err
+    assert SECRET not in r.err
+
+
+def test_mode_0400_is_fine(cfile):
+    os.chmod(cfile, 0o400)
+    assert credentials.resolve("zoomex", "default", cfile, env={}).source == "file"
+
+
+def test_write_private_is_0600_in_a_0700_dir_and_atomic(tmp_path):
+    path = tmp_path / "new" / "dir" / "credentials.yaml"
+    credentials.write_private(path, "a: 1\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    credentials.write_private(path, "a: 2\n")
+    assert path.read_text() == "a: 2\n" and sorted(p.name for p in path.parent.iterdir()) == ["credentials.yaml"]
+
+
+def test_store_file_keeps_other_entries_and_remove_prunes(tmp_path):
+    path = tmp_path / "c.yaml"
+    credentials.store_file("zoomex", "a", {"api_key": "k1", "api_secret": "s1"}, path)
+    credentials.store_file("coinw", "a", {"api_key": "k2", "api_secret": "s2", "junk": "x"}, path)
+    credentials.store_file("zoomex", "b", {"api_key": "k3", "api_secret": "s3"}, path)
+    assert credentials.read_file(path) == {"a": {"zoomex": {"api_key": "k1", "api_secret": "s1"},
+                                                 "coinw": {"api_key": "k2", "api_secret": "s2"}},
+                                           "b": {"zoomex": {"api_key": "k3", "api_secret": "s3"}}}
+    assert credentials.remove_file("zoomex", "b", path) == str(path)
+    assert credentials.remove_file("zoomex", "b", path) is None
+    assert set(credentials.read_file(path)) == {"a"}
+
+
+# -- a keyring that is absent, broken or hanging -------------------------------------------------------------------
+
+class HangingKeyring(KeyringBackend):
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def get_password(self, service, username):
+        self.release.wait(30)  # a locked keyring waiting for an unlock dialog nobody will see
+        return None
+
+    def set_password(self, service, username, password):
+        self.release.wait(30)
+
+    def delete_password(self, service, username):
+        self.release.wait(30)
+
+
+class BrokenKeyring(HangingKeyring):
+    def get_password(self, service, username):
+        raise RuntimeError("dbus: no session bus")
+
+
+@pytest.fixture
+def hanging(monkeypatch):
+    backend = HangingKeyring()
+    keyring.set_keyring(backend)
+    monkeypatch.setattr(credentials, "KEYRING_TIMEOUT", 0.2)
+    yield backend
+    backend.release.set()
+
+
+def test_no_backend_is_skipped_without_noise(cfile):
+    keyring.set_keyring(fail.Keyring())
+    notes = []
+    c = credentials.resolve("zoomex", "default", cfile, env={}, note=notes.append)
+    assert c.source == "file" and notes == []
+
+
+def test_hanging_keyring_is_abandoned_within_the_bound(hanging, cfile):
+    notes = []
+    started = time.monotonic()
+    c = credentials.resolve("zoomex", "default", cfile, env={}, note=notes.append)
+    assert time.monotonic() - started < 2
+    assert c.source == "file"
+    assert notes == ["keyring did not answer within 0 s while reading default/zoomex; skipped"]
+
+
+def test_broken_keyring_is_skipped_with_a_note(cfile):
+    keyring.set_keyring(BrokenKeyring())
+    notes = []
+    assert credentials.resolve("zoomex", "default", cfile, env={}, note=notes.append).source == "file"
+    assert notes == ["keyring unavailable while reading default/zoomex (RuntimeError); skipped"]
+
+
+@pytest.mark.integration
+def test_hanging_keyring_never_stalls_a_run_and_is_noted_only_under_v(hanging, cfile, sandbox, cli):
+    sandbox.accounts[KEY] = SECRET
+    started = time.monotonic()
+    r = cli("broker", "--base-url", sandbox.base_url, "--max-items", "2", "--json")
+    assert (r.code, r.err) == (0, "")
+    assert len(r.json()) >= 2
+    r = cli("-v", "broker", "--base-url", sandbox.base_url, "--max-items", "2", "--json")
+    assert r.code == 0
+    assert "balcli: keyring did not answer within 0 s while reading default/zoomex; skipped" in r.err
+    assert time.monotonic() - started < 5
+
+
+def test_hanging_keyring_on_store_fails_clearly(hanging, cli):
+    r = cli("auth", "set", "zoomex", "--store", "keyring", "--stdin", stdin=f"{KEY}\n{SECRET}\n")
+    assert r.code == 3
+    assert "the keyring failed while storing default/zoomex: keyring did not answer" in r.err
+    assert "--store file" in r.err
+
+
+def test_env_credentials_never_touch_the_keyring(hanging, monkeypatch):
+    calls = []
+    monkeypatch.setattr(credentials, "from_keyring", lambda *a, **k: calls.append(a))
+    c = credentials.resolve("zoomex", "default", credentials.Path("/nonexistent"), env={
+        "BALCLI_ZOOMEX_API_KEY": KEY, "BALCLI_ZOOMEX_API_SECRET": SECRET})
+    assert c.source == "env" and calls == []
+
+
+# -- never a secret in a repr -------------------------------------------------------------------------------------
+
+def test_credentials_repr_and_mask():
+    c = credentials.Credentials("zoomex", {"api_key": KEY, "api_secret": SECRET}, "env", "environment")
+    assert repr(c) == str(c) == "Credentials('zoomex', source='env', key='file…0001')"
+    assert credentials.mask("short") == "………"
+    t = credentials.Credentials("cryptofuse", {"token": "bearer-token-00000001"}, "file", "x")
+    assert "bearer-token-00000001" not in repr(t)
