@@ -58,7 +58,7 @@ class Answer:
     def json(self) -> Any:
         """The body as JSON with every non-integer number as an exact Decimal, or ResponseError (exit 7)."""
         try:
-            return json.loads(self.text, parse_float=Decimal)
+            return json.loads(self.text, parse_float=Decimal, parse_constant=_not_json)
         except ValueError:
             kind = "an HTML page" if _looks_html(self.text) else "invalid JSON"
             raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {_snippet(self.text)}",
@@ -255,7 +255,7 @@ class HttpClient:
                 resynced = True
                 attempt -= 1  # the re-sync retry does not count against --max-retries
             except (RateLimitError, NetworkError) as exc:
-                if isinstance(exc, RateLimitError) and exc.banned:
+                if isinstance(exc, RateLimitError) and exc.banned or isinstance(exc, ServerRefused):
                     raise
                 if attempt > self.max_retries:
                     if isinstance(exc, NetworkError) and self.max_retries:
@@ -319,6 +319,7 @@ class HttpClient:
             if p.log_note:
                 self.log(f"  > {p.log_note}")
             if text is not None:
+                text = self.redact(text)  # before cutting: a secret cut in two would escape redaction
                 body = text if len(text) <= BODY_LOG_LIMIT else text[:BODY_LOG_LIMIT] + f"… ({len(text)} chars)"
                 self.log(f"  < body: {body}")
 
@@ -363,6 +364,10 @@ def _reason(exc: Exception) -> str:
     return m.group(1).strip() if m else type(exc).__name__
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's json would make a float of NaN and Infinity
+
+
 def _looks_html(text: str) -> bool:
     head = text.lstrip()[:200].lower()
     return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
@@ -399,17 +404,28 @@ def _when(seconds: float | None) -> str:
 
 # -- status and envelope -> typed errors: the one place (API-SPEC.md §7) ---------------------------------
 
+RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failures that a retry can fix
+
+
+class ServerRefused(NetworkError):
+    """A server failure that a retry will not fix (an HTML error page on a 4xx, 501, 505...): exit 6 at once."""
+
+    default_hint = "check --base-url, proxies and the API's status page; balcli did not retry this answer"
+
+
 def http_failure(answer: Answer) -> None:
-    """Failures every API signals the same way: 5xx and HTML pages (retryable), 429 (rate limited)."""
+    """Failures every API signals the same way: 429 (rate limited), 5xx and HTML error pages (exit 6; only
+    500/502/503/504 are retried)."""
     label, status = answer.api.label, answer.status
-    if status >= 500 or (status >= 400 and _looks_html(answer.text)):
-        page = " (HTML error page)" if _looks_html(answer.text) else ""
-        raise NetworkError(f"{label} failed with HTTP {status}{page}", retry_after=retry_after_seconds(answer.headers))
-    if status == 429:
+    if status == 429:  # first: rate-limit pages are often HTML, and they are still exit 5 after retries
         retry = retry_after_seconds(answer.headers)
         raise RateLimitError(f"{label} rate limit reached (HTTP 429)", retry_after=retry,
                              hint=f"wait{_when(retry) or ' a minute'} and run again; lower rate_limit in the config "
                                   "if another client shares this key")
+    if status >= 500 or (status >= 400 and _looks_html(answer.text)):
+        page = " (HTML error page)" if _looks_html(answer.text) else ""
+        error = NetworkError if status in RETRY_STATUSES else ServerRefused
+        raise error(f"{label} failed with HTTP {status}{page}", retry_after=retry_after_seconds(answer.headers))
 
 
 def _auth(label: str, what: str, hint: str, code: object, msg: str | None) -> AuthError:
@@ -472,12 +488,20 @@ def check_zoomex(answer: Answer) -> Any:
                         api_message=msg)
 
 
+def _coinw_unauthorized(answer: Answer) -> None:
+    """CoinW answers HTTP 401/403 (often an HTML page) for a refused key or IP (API-SPEC §2.4) and, by its
+    "precautions" page, while a key or IP is banned for too many errors: never retried like a 5xx."""
+    if answer.status in (401, 403):
+        raise _auth(answer.api.label, f"HTTP {answer.status}", f"{_KEY_HINT}; {_IP_HINT}; after many failed "
+                    "or too frequent requests CoinW also bans for a while: wait a few minutes before retrying",
+                    answer.status, None)
+
+
 def check_coinw_spot(answer: Answer) -> Any:
     """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
     label = answer.api.label
+    _coinw_unauthorized(answer)
     http_failure(answer)
-    if answer.status in (401, 403):
-        raise _auth(label, f"HTTP {answer.status}", _KEY_HINT, answer.status, None)
     if answer.status == 200 and not answer.text.strip():
         return {}
     body = answer.json()
@@ -491,7 +515,8 @@ def check_coinw_spot(answer: Answer) -> Any:
         raise RateLimitError(f"{label} rate limit reached", "wait half a minute and run again", api_code=code,
                              api_message=msg)
     if code in ("-103", "1003", "6000", "10006"):
-        raise _auth(label, "invalid API key, IP or permission", _KEY_HINT, code, msg)
+        raise _auth(label, "authentication failed (API key, signature, IP or permission)",
+                    f"{_KEY_HINT}; check the API secret too", code, msg)
     if code == "10007":
         raise _auth(label, "invalid signature", _SIGN_HINT, code, msg)
     if code in ("-3", "10003"):
@@ -505,9 +530,8 @@ def check_coinw_spot(answer: Answer) -> Any:
 def check_coinw_affiliate(answer: Answer) -> Any:
     """CoinW affiliate (futures-style): ``code`` "0" is success."""
     label = answer.api.label
+    _coinw_unauthorized(answer)
     http_failure(answer)
-    if answer.status in (401, 403):
-        raise _auth(label, f"HTTP {answer.status}", _KEY_HINT, answer.status, None)
     body = answer.json()
     if not isinstance(body, dict):
         raise ResponseError(f"{label} answer is not a JSON object", api_message=_snippet(answer.text))

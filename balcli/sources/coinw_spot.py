@@ -1,0 +1,129 @@
+"""CoinW spot: the account's balances per coin (API-SPEC.md §2; api-docs/coinw-spot-balance.txt).
+
+``returnBalances`` gives the available balance only (amounts in open orders excluded);
+``returnCompleteBalances`` gives available and on-orders, from which the exact total is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from balcli import signing
+from balcli.amounts import exact_sum, format_decimal, parse_amount
+from balcli.errors import ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_spot
+from balcli.schema import Field, View
+from balcli.sources._rows import amount
+
+PRIVATE = "/api/v1/private"
+BALANCES = "returnBalances"
+COMPLETE_BALANCES = "returnCompleteBalances"
+RATE_LIMIT = 3.0  # returnBalances: requests per second per UID (API-SPEC §2.5)
+COMPLETE_RATE_LIMIT = 2.5  # returnCompleteBalances: 5 requests per 2 s per UID (API-SPEC §2.3)
+
+# No sum_fields: a total across different coins means nothing.
+VIEW = View("spot", (
+    Field("coin", help="coin code as CoinW sends it"),
+    Field("balance", "amount", "available balance (excludes amounts in open orders), exactly as sent"),
+))
+
+COMPLETE_VIEW = View("spot --complete", (
+    Field("coin", help="coin code as CoinW sends it"),
+    Field("available", "amount", "available balance, exactly as sent"),
+    Field("on_orders", "amount", "amount frozen in open orders, exactly as sent"),
+    Field("total", "amount", "available + on_orders, exact"),
+))
+
+
+class CoinwSpotApi(Api):
+    """CoinW spot's private API: ``api_key`` and an MD5 ``sign`` in the URL query, ``command`` never signed."""
+
+    name = "coinw_spot"
+    label = "CoinW spot"
+
+    def __init__(self, base_url: str, api_key: str, api_secret: str) -> None:
+        self.base_url = base_url
+        self._key = api_key
+        self._secret = api_secret
+
+    def prepare(self, method: str, path: str, params: list[tuple[str, Any]], now_ms: int) -> Prepared:
+        business = [(k, v) for k, v in params if k != "command"]
+        command = dict(params)["command"]
+        pairs = signing.coinw_spot_request(command, dict(business), api_key=self._key, secret=self._secret)
+        signed = signing.coinw_spot_string(dict(business), api_key=self._key, secret=self._secret)
+        signed = signed[: signed.rindex("secret_key=")] + "secret_key=***"
+        # CoinW's own demo sends an empty body with this content type (API-SPEC §2.1, vector C1).
+        return Prepared(method, self.base_url + path, pairs, {"Content-Type": "application/json"},
+                        log_note=f"signed: {signed}")
+
+    def check(self, answer: Answer) -> Any:
+        return check_coinw_spot(answer)
+
+    def secrets(self) -> Iterable[str]:
+        return (self._secret, self._key)
+
+
+def _assets(data: Any, command: str) -> dict[str, Any]:
+    """The ``{coin: ...}`` mapping; every documented "no assets" shape is an empty one (API-SPEC §2.3)."""
+    if data is None or data == "" or data == [] or data == {}:
+        return {}
+    if not isinstance(data, dict):
+        raise ResponseError(f"CoinW {command}: 'data' is not an object of coins ({type(data).__name__})",
+                            "the API changed or a proxy altered the answer; run with -vv to see it")
+    return data
+
+
+def _wanted(coins: Iterable[str] | None) -> set[str] | None:
+    return {c.upper() for c in coins} if coins else None
+
+
+def _is_zero(value: str) -> bool:
+    return parse_amount(value) == Decimal(0)
+
+
+def balances(
+    client: HttpClient, api: CoinwSpotApi, *, coins: Iterable[str] | None = None, hide_zero: bool = False,
+    rate_limit: float = RATE_LIMIT,
+) -> Iterator[list[dict]]:
+    """``POST /api/v1/private?command=returnBalances``: one row per coin (available balance), sorted by coin."""
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=RateLimiter(rate_limit)),
+                   BALANCES)
+    wanted = _wanted(coins)
+    rows = []
+    for coin in sorted(data, key=str.upper):
+        if wanted is not None and coin.upper() not in wanted:
+            continue
+        balance = amount(data, coin, f"CoinW {BALANCES} data")
+        if hide_zero and _is_zero(balance):
+            continue
+        rows.append({"coin": coin, "balance": balance})
+    yield rows
+
+
+def complete_balances(
+    client: HttpClient, api: CoinwSpotApi, *, coins: Iterable[str] | None = None, hide_zero: bool = False,
+    rate_limit: float = COMPLETE_RATE_LIMIT,
+) -> Iterator[list[dict]]:
+    """``POST /api/v1/private?command=returnCompleteBalances``: available, on orders and their exact total."""
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", COMPLETE_BALANCES)],
+                               limiter=RateLimiter(rate_limit)), COMPLETE_BALANCES)
+    wanted = _wanted(coins)
+    rows = []
+    for coin in sorted(data, key=str.upper):
+        if wanted is not None and coin.upper() not in wanted:
+            continue
+        where = f"CoinW {COMPLETE_BALANCES} data.{coin}"
+        entry = data[coin]
+        if not isinstance(entry, dict):
+            raise ResponseError(f"{where}: not an object with available and onOrders ({entry!r})",
+                                "run with -vv to see the answer")
+        available = amount(entry, "available", where)
+        on_orders = amount(entry, "onOrders", where)
+        total = exact_sum((available, on_orders))
+        if hide_zero and total == 0:
+            continue
+        rows.append({"coin": coin, "available": available, "on_orders": on_orders,
+                     "total": format_decimal(total)})
+    yield rows
