@@ -317,3 +317,26 @@ def test_remove_only_from_the_file_and_env_note(cli, memory_keyring, config_dir)
     assert r.code == 3 and "no stored zoomex credentials for profile 'default' in" in r.err
     assert "BALCLI_ZOOMEX_API_KEY, BALCLI_ZOOMEX_API_SECRET are set in the environment" in r.err
     assert ("balcli", "default/zoomex") in memory_keyring.items
+
+
+@pytest.mark.integration
+def test_check_every_exchange_with_one_cheap_call_each(sb, cli, monkeypatch):
+    from balcli.sandbox import DEMO_CREDENTIALS
+
+    for ex, fields in DEMO_CREDENTIALS.items():
+        for name, value in fields.items():
+            monkeypatch.setenv(f"BALCLI_{ex.upper()}_{name.upper()}", value)
+    r, rows = status_rows(cli, "--check", "--base-url", sb.base_url)
+    assert (r.code, r.err) == (0, "")
+    checked = {ex for ex, row in rows.items() if row["status"] == "ok"}
+    assert "zoomex" in checked
+    for ex, row in rows.items():
+        assert (row["source"], row["status"] in ("ok", "check not available")) == ("env", True)
+    assert sb.count(api="zoomex") == 1
+    if "coinw" in checked:
+        assert sb.count(api="coinw_spot") == 1
+    if "binance" in checked:
+        assert sb.count(api="binance") == 1
+    if "cryptofuse" in checked:
+        assert sb.count(api="cryptofuse") == 2  # the token, then the balances
+    assert sb.count(api="coinw_affiliate") == 0

@@ -66,7 +66,7 @@ def test_defaults_without_a_file(cli, isolated):
 def test_flag_beats_env_beats_file_beats_default(cli, config_dir, key, flag, env_var, file_value, env_value,
                                                  flag_value):
     write(config_dir, FILE)
-    r, s = show(cli)
+    _, s = show(cli)
     assert s[key] == (file_value, "file")
     env = {env_var: env_value}
     r, s = show(cli, env=env)
@@ -86,15 +86,15 @@ def test_format_flag_origin():
 
 def test_env_beats_file_for_the_coinw_timezone_and_file_keys(cli, config_dir):
     write(config_dir, FILE)
-    r, s = show(cli)
+    _, s = show(cli)
     assert s["coinw.timezone"] == ("-05:00", "file")
     assert s["zoomex.recv_window"] == ("7000", "file") and s["zoomex.rate_limit"] == ("2", "file")
-    r, s = show(cli, env={"BALCLI_COINW_TIMEZONE": "+01:00"})
+    _, s = show(cli, env={"BALCLI_COINW_TIMEZONE": "+01:00"})
     assert s["coinw.timezone"] == ("+01:00", "env")
 
 
 def test_base_url_flag_in_config_show_sets_every_exchange(cli):
-    r, s = show(cli, "--base-url", "http://127.0.0.1:9/")
+    _, s = show(cli, "--base-url", "http://127.0.0.1:9/")
     assert {s[f"{ex}.base_url"] for ex in config.EXCHANGES} == {("http://127.0.0.1:9", "flag")}
 
 
@@ -152,7 +152,7 @@ def test_missing_default_config_file_is_fine(cli):
 
 def test_profile_selection_order(cli, config_dir):
     write(config_dir, FILE)
-    r, s = show(cli)
+    _, s = show(cli)
     assert s["profile"] == ("main", "file") and s["zoomex.base_url"] == ("https://zoomex.file.example", "file")
     r, s = show(cli, env={"BALCLI_PROFILE": "testnet"})
     assert s["profile"] == ("testnet", "env")
@@ -205,7 +205,7 @@ def test_init_writes_the_example_and_refuses_to_overwrite(cli, isolated):
     assert r.code == 0 and "config.yaml.bak" in r.err
     assert path.with_name("config.yaml.bak").read_text() == "defaults: {timeout: 30}\n"
     assert path.read_text() == (ROOT / "config.example.yaml").read_text()
-    r, s = show(cli)
+    _, s = show(cli)
     assert r.code == 0 and s["timeout"] == ("10.0", "default")  # the starter file changes nothing
 
 

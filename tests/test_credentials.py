@@ -164,7 +164,6 @@ class HangingKeyring(KeyringBackend):
 
     def get_password(self, service, username):
         self.release.wait(30)  # a locked keyring waiting for an unlock dialog nobody will see
-        return None
 
     def set_password(self, service, username, password):
         self.release.wait(30)

@@ -8,7 +8,7 @@ own endpoint functions so that a check fails with the same message and exit code
 import enum
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -125,7 +125,7 @@ def auth_set(
                                                  case_sensitive=False, show_default=False)],
     stdin: Annotated[bool, typer.Option("--stdin", help="Read the fields from stdin, one per line "
                                         "(for scripts); never prompt.")] = False,
-    store: Annotated[Optional[Store], typer.Option(
+    store: Annotated[Store | None, typer.Option(
         "--store", case_sensitive=False, show_default=False,
         help="keyring or file [default: keyring when a backend exists].")] = None,
     token: Annotated[bool, typer.Option("--token", help="cryptofuse only: store a bearer token instead of a "
@@ -191,7 +191,7 @@ def _forget_cached_token(profile: str) -> None:
     credentials.forget_token(credentials.token_cache_path(config.user_config_dir(), profile))
 
 
-def _keyring_entry(ex: str, profile: str, note: Any) -> Optional[str]:
+def _keyring_entry(ex: str, profile: str, note: Any) -> str | None:
     from balcli import credentials
 
     try:
@@ -343,7 +343,14 @@ def _check_binance(run: Run, creds: Any) -> bool:
         from balcli.sources import binance
     except ImportError:
         return False
-    return _optional_check(binance, run, creds)
+    from balcli.http import RateLimiter
+
+    s = run.settings
+    api = binance.BinanceApi(s.exchange("binance", "base_url"), creds.fields["api_key"], creds.fields["api_secret"],
+                             int(s.exchange("binance", "recv_window")))
+    limiter = RateLimiter(s.exchange("binance", "rate_limit") or binance.RATE_LIMIT)
+    binance.account_snapshot(run.client, api, "spot", window=[], limiter=limiter)
+    return True
 
 
 def _check_cryptofuse(run: Run, creds: Any) -> bool:
@@ -351,15 +358,16 @@ def _check_cryptofuse(run: Run, creds: Any) -> bool:
         from balcli.sources import cryptofuse
     except ImportError:
         return False
-    return _optional_check(cryptofuse, run, creds)
+    from balcli import config, credentials
+    from balcli.http import RateLimiter
 
-
-def _optional_check(module: Any, run: Run, creds: Any) -> bool:
-    """A source may offer ``auth_check(run, creds)`` (one cheap call); without it, no check is available."""
-    check = getattr(module, "auth_check", None)
-    if check is None:
-        return False
-    check(run, creds)
+    s = run.settings
+    cache = None if run.sandbox is not None else credentials.token_cache_path(config.user_config_dir(),
+                                                                              s.profile.value)
+    session = cryptofuse.Session(run.client, s.exchange("cryptofuse", "base_url"), dict(creds.fields),
+                                 cache_path=cache, warn=run.client.warn)
+    limiter = RateLimiter(s.exchange("cryptofuse", "rate_limit") or cryptofuse.RATE_LIMIT)
+    cryptofuse.balances(session, limiter=limiter)
     return True
 
 
@@ -374,7 +382,7 @@ def auth_remove(
     ctx: typer.Context,
     exchange: Annotated[Exchange, typer.Argument(help="zoomex, coinw, binance or cryptofuse.",
                                                  case_sensitive=False, show_default=False)],
-    store: Annotated[Optional[Store], typer.Option(
+    store: Annotated[Store | None, typer.Option(
         "--store", case_sensitive=False, show_default=False,
         help="Only from the keyring or only from the file [default: both].")] = None,
 ) -> None:
