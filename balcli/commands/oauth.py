@@ -1,6 +1,6 @@
 """``balcli oauth balances|history``: Cryptofuse balances and balance history (OAuth 2.0 bearer)."""
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -84,14 +84,14 @@ def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
 @common_options
 def history(
     ctx: typer.Context,
-    currency: Annotated[Optional[str], typer.Option(
+    currency: Annotated[str | None, typer.Option(
         "--currency", help="Only this currency, with its network (e.g. USDTERC20; case-insensitive).")] = None,
-    type_: Annotated[Optional[str], typer.Option(
+    type_: Annotated[str | None, typer.Option(
         "--type", metavar="TYPE", help="Only this transaction type (e.g. deposit, withdrawal).")] = None,
     page_size: Annotated[int, typer.Option(
         "--page-size", min=1, max=1000, metavar="1..1000",
         help="Entries per request (the server may cap it lower; balcli follows).")] = cryptofuse.DEFAULT_PAGE_SIZE,
-    max_items: Annotated[Optional[int], typer.Option(
+    max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N entries.")] = None,
     *, common: CommonOptions,
 ) -> None:

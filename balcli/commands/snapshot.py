@@ -2,7 +2,7 @@
 
 import enum
 from datetime import datetime, timezone
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -54,14 +54,14 @@ def register(app: typer.Typer) -> None:
 @common_options
 def snapshot(
     ctx: typer.Context,
-    type_: Annotated[Optional[SnapshotType], typer.Option(
+    type_: Annotated[SnapshotType | None, typer.Option(
         "--type", case_sensitive=False, show_default=False,
         help="Account type [default: spot; futures with --positions].")] = None,
-    start: Annotated[Optional[str], typer.Option(
+    start: Annotated[str | None, typer.Option(
         "--start", metavar="WHEN", help="Window start: ISO date/datetime or age (e.g. 2025-01-31, 14d).")] = None,
-    end: Annotated[Optional[str], typer.Option(
+    end: Annotated[str | None, typer.Option(
         "--end", metavar="WHEN", help="Window end (inclusive; a date alone means its last millisecond).")] = None,
-    limit: Annotated[Optional[int], typer.Option(
+    limit: Annotated[int | None, typer.Option(
         "--limit", min=binance.MIN_LIMIT, max=binance.MAX_LIMIT, metavar="7..30", show_default=False,
         help="Most snapshots to return [default: Binance's 7, or the window's days when --start is given].")] = None,
     positions: Annotated[bool, typer.Option(

@@ -18,8 +18,16 @@ from urllib.parse import urlencode
 
 from balcli import signing
 from balcli.errors import ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, TokenRejected, check_cryptofuse, \
-    check_cryptofuse_token
+from balcli.http import (
+    Answer,
+    Api,
+    HttpClient,
+    Prepared,
+    RateLimiter,
+    TokenRejected,
+    check_cryptofuse,
+    check_cryptofuse_token,
+)
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.schema import Field, View
 from balcli.sources._rows import amount, need, need_list, text
