@@ -254,7 +254,8 @@ def test_file_store_refuses_an_insecure_existing_file_before_prompting(headless,
 def test_non_interactive_without_stdin_fails_instead_of_prompting(cli, memory_keyring):
     r = cli("auth", "set", "zoomex", stdin=f"{KEY}\n{SECRET}\n")
     assert r.code == 2
-    assert "no terminal to prompt on" in r.err and "--stdin" in r.err
+    assert "no terminal to prompt on" in r.err
+    assert ("""printf '%s\\n%s\\n' "$API_KEY" "$API_SECRET" | balcli auth set zoomex --stdin""" in r.err)
     assert memory_keyring.items == {}
 
 
@@ -340,3 +341,26 @@ def test_check_every_exchange_with_one_cheap_call_each(sb, cli, monkeypatch):
     if "cryptofuse" in checked:
         assert sb.count(api="cryptofuse") == 2  # the token, then the balances
     assert sb.count(api="coinw_affiliate") == 0
+
+
+@pytest.mark.integration
+def test_headless_done_means_as_a_shell_runs_it(sb, isolated, tmp_path):
+    """The issue's sequence with real pipes and a real process, keyring forced to its no-backend state."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    shell = f"printf '%s\\n%s\\n' {KEY} {SECRET} | {sys.executable} -m balcli auth set zoomex --store file --stdin"
+    done = subprocess.run(shell, shell=True, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    run = [sys.executable, "-m", "balcli"]
+    done = subprocess.run([*run, "broker", "--base-url", sb.base_url, "--json"], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout) == broker_rows(sb)
+    done = subprocess.run([*run, "auth", "status"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.splitlines()[1].split("\t")[:2] == ["zoomex", "file"]
+    os.chmod(isolated / "credentials.yaml", 0o644)
+    done = subprocess.run([*run, "broker", "--base-url", sb.base_url], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 3 and f"hint: chmod 600 {isolated / 'credentials.yaml'}" in done.stderr

@@ -143,9 +143,10 @@ def auth_set(
                          f"run `balcli auth set {ex}` without --token")
     fields = credentials.FIELD_SETS[ex][1 if token else 0]
     if not stdin and not _isatty(sys.stdin):
-        lines = "\\n".join(f"${f.upper()}" for f in fields)
+        formats = "\\n".join("%s" for _ in fields)
+        names = " ".join(f'"${f.upper()}"' for f in fields)
         raise UsageError(f"no terminal to prompt on for the {ex} credentials; not reading them silently",
-                         f"pass them one per line with --stdin, e.g. printf '{lines}\\n' | "
+                         f"pass them one per line with --stdin, e.g. printf '{formats}\\n' {names} | "
                          f"balcli auth set {ex}{' --token' if token else ''} --stdin")
     settings = _settings(ctx)
     profile = settings.profile.value
