@@ -563,8 +563,18 @@ def check_binance(answer: Answer) -> Any:
     label = answer.api.label
     if answer.status == 418:
         retry = retry_after_seconds(answer.headers)
+        try:
+            body = answer.json()
+        except ResponseError:
+            body = None
+        code = body.get("code") if isinstance(body, dict) else None
+        msg = body.get("msg") if isinstance(body, dict) else None
+        until = re.search(r"banned until (\d{13})", msg) if isinstance(msg, str) else None
+        if retry is None and until:  # no Retry-After: the message still says when (epoch ms)
+            retry = max(0.0, int(until.group(1)) / 1000 - time.time())  # float-ok: seconds
         raise RateLimitError(f"{label} has banned this IP (HTTP 418){_when(retry)}", banned=True, retry_after=retry,
-                             hint=f"do not retry before{_when(retry) or ' the ban lifts'}; the ban grows if you do")
+                             hint=f"do not retry before{_when(retry) or ' the ban lifts'}; the ban grows if you do",
+                             api_code=code, api_message=msg)
     http_failure(answer)
     body = answer.json()
     code = body.get("code") if isinstance(body, dict) else None

@@ -357,7 +357,16 @@ def test_418_ban_exits_5_with_its_end_time_after_one_request(binance, cli, monke
                 json={"code": -1003, "msg": "Way too many requests; IP(1.2.3.4) banned until 1700000120000."})
     r = cli("snapshot", "--json")
     assert r.code == 5 and r.out == ""
-    assert "banned" in r.err and "until 2023-11-14T22:15:20Z" in r.err
+    assert "banned" in r.err and "until 2023-11-14T22:15:20Z" in r.err and "code -1003" in r.err
+    assert len(binance.calls) == 1
+
+
+def test_418_without_retry_after_takes_the_end_time_from_the_message(binance, cli, monkeypatch):
+    monkeypatch.setattr("time.time", lambda: TS / 1000)
+    binance.add(responses.GET, URL, status=418,
+                json={"code": -1003, "msg": "Way too many requests; IP(1.2.3.4) banned until 1700003600000."})
+    r = cli("snapshot", "--json")
+    assert r.code == 5 and "until 2023-11-14T23:13:20Z" in r.err
     assert len(binance.calls) == 1
 
 
