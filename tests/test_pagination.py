@@ -1,0 +1,483 @@
+"""Pagination (balcli.pagination) and the guards of SPEC §5: every page is fetched, rows repeated across pages
+are dropped, a cursor seen twice / a page that does not advance / an unreachable total is exit 7 (never a
+hang), a changing total is warned about, and concurrent page fetches still come out strictly in order."""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from balcli.errors import ExitCode, NetworkError, ResponseError
+from balcli.pagination import cursor_pages, indexed_pages
+
+
+def ident(item):
+    return item["id"]
+
+
+def rows(n: int, start: int = 0) -> list[dict]:
+    return [{"id": i, "amount": f"{i}.5"} for i in range(start, start + n)]
+
+
+def flat(pages) -> list:
+    return [item["id"] for page in pages for item in page]
+
+
+# -- cursor pages -------------------------------------------------------------------------------------------
+
+class CursorServer:
+    """Pages of ``size`` rows, addressed by opaque cursors; ``script`` may override what a cursor answers."""
+
+    def __init__(self, items: list[dict], size: int, script: dict | None = None) -> None:
+        self.items, self.size, self.script = items, size, script or {}
+        self.requests: list[str | None] = []
+
+    @staticmethod
+    def cursor(offset: int) -> str:
+        return base64.b64encode(f"o:{offset}".encode()).decode()
+
+    def __call__(self, cursor: str | None):
+        self.requests.append(cursor)
+        if cursor in self.script:
+            return self.script[cursor]
+        offset = 0 if cursor is None else int(base64.b64decode(cursor).decode()[2:])
+        page = self.items[offset:offset + self.size]
+        end = offset + self.size
+        return page, (self.cursor(end) if end < len(self.items) else "")
+
+
+def test_cursor_pages_follow_every_cursor_in_order():
+    server = CursorServer(rows(7), 3)
+    progress = []
+    pages = list(cursor_pages(server, key=ident, label="T", on_page=lambda *a: progress.append(a)))
+    assert [[r["id"] for r in p] for p in pages] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert server.requests == [None, CursorServer.cursor(3), CursorServer.cursor(6)]
+    assert progress == [(1, 3, None), (2, 6, None), (3, 7, None)]
+
+
+def test_cursor_pages_are_lazy():
+    server = CursorServer(rows(9), 3)
+    pages = cursor_pages(server, key=ident, label="T")
+    assert server.requests == []
+    next(pages)
+    assert len(server.requests) == 1  # the next page is fetched only when it is wanted
+
+
+def test_cursor_pages_drop_rows_repeated_across_pages():
+    items = rows(6)
+    script = {None: (items[0:3], "b"), "b": (items[2:5], "c"), "c": (items[4:6] + [items[0]], None)}
+    pages = list(cursor_pages(CursorServer(items, 3, script), key=ident, label="T"))
+    assert [[r["id"] for r in p] for p in pages] == [[0, 1, 2], [3, 4], [5]]
+
+
+@pytest.mark.parametrize("max_items,expected_ids,expected_requests", [
+    (1, [0], 1), (3, [0, 1, 2], 1), (4, [0, 1, 2, 3], 2), (7, list(range(7)), 3), (100, list(range(7)), 3),
+])
+def test_cursor_max_items_stops_early_and_fetches_no_more_than_needed(max_items, expected_ids,
+                                                                      expected_requests):
+    server = CursorServer(rows(7), 3)
+    assert flat(cursor_pages(server, key=ident, label="T", max_items=max_items)) == expected_ids
+    assert len(server.requests) == expected_requests
+
+
+@pytest.mark.parametrize("script,cycle", [
+    ({None: ([{"id": 1}], "a"), "a": ([{"id": 2}], "a")}, "a"),  # the same cursor again
+    ({None: ([{"id": 1}], "a"), "a": ([{"id": 2}], "b"), "b": ([{"id": 3}], "a")}, "a"),  # back to an old one
+    ({None: ([{"id": 1}], "a"), "a": ([], "b"), "b": ([], "a")}, "a"),  # empty pages cycling
+])
+def test_a_cursor_seen_twice_is_exit_7_naming_the_cursor(script, cycle):
+    server = CursorServer([], 1, script)
+    got = []
+    with pytest.raises(ResponseError) as info:
+        for page in cursor_pages(server, key=ident, label="Zoomex asset-balance"):
+            got.append([r["id"] for r in page])
+    assert info.value.exit_code == ExitCode.BAD_RESPONSE
+    assert f"Zoomex asset-balance pagination cycle: cursor {cycle!r} was already used" in str(info.value)
+    assert len(server.requests) == len(script)  # detected before the repeated cursor is fetched again
+    assert got[0] == [1]
+
+
+def test_an_empty_list_with_a_cursor_continues():
+    script = {None: ([], "a"), "a": ([], "b"), "b": ([{"id": 1}, {"id": 2}], None)}
+    server = CursorServer([], 1, script)
+    assert flat(cursor_pages(server, key=ident, label="T")) == [1, 2]
+    assert server.requests == [None, "a", "b"]
+
+
+@pytest.mark.parametrize("end", [None, ""])
+def test_cursor_ends_on_an_absent_or_empty_cursor(end):
+    server = CursorServer([], 1, {None: ([{"id": 1}], end)})
+    assert flat(cursor_pages(server, key=ident, label="T")) == [1]
+    assert server.requests == [None]
+
+
+def test_an_error_from_fetch_propagates_after_the_pages_before_it():
+    def fetch(cursor):
+        if cursor == "b":
+            raise NetworkError("down")
+        return [{"id": cursor or "first"}], "b"
+
+    got = []
+    with pytest.raises(NetworkError):
+        for page in cursor_pages(fetch, key=ident, label="T"):
+            got.append([r["id"] for r in page])
+    assert got == [["first"]]
+
+
+# -- indexed pages (page numbers and offsets) ---------------------------------------------------------------
+
+class IndexedServer:
+    """A listing with a total, served by page number (``pageNo`` from 1) or by offset, optionally capping the
+    page size; ``mutate(n_requests, items)`` may change the data between requests."""
+
+    def __init__(self, items: list[dict], *, cap: int | None = None, style: str = "page",
+                 mutate=None) -> None:
+        self.items, self.cap, self.style, self.mutate = items, cap, style, mutate
+        self.requests: list[tuple[int, int]] = []  # mutate() sees how many, this one included
+        self._lock = threading.Lock()
+
+    def slice(self, offset: int, size: int) -> tuple[list[dict], int]:
+        with self._lock:
+            if self.mutate:
+                self.mutate(len(self.requests), self.items)
+            size = min(size, self.cap) if self.cap else size
+            return list(self.items[offset:offset + size]), len(self.items)
+
+    def by_page(self, page_no: int, page_size: int):
+        with self._lock:
+            self.requests.append((page_no, page_size))
+        return self.slice((page_no - 1) * page_size, page_size)
+
+    def by_offset(self, offset: int, limit: int):
+        with self._lock:
+            self.requests.append((offset, limit))
+        return self.slice(offset, limit)
+
+    def fetch(self, index: int, size: int):
+        """The adapter a source writes: index -> page number (index + 1) or offset (index * size)."""
+        if self.style == "page":
+            return self.by_page(index + 1, size)
+        return self.by_offset(index * size, size)
+
+
+@pytest.mark.parametrize("style,expected_requests", [
+    ("page", [(1, 10), (2, 10), (3, 10)]),
+    ("offset", [(0, 10), (10, 10), (20, 10)]),
+])
+def test_indexed_pages_by_page_number_and_by_offset(style, expected_requests):
+    server = IndexedServer(rows(25), style=style)
+    progress = []
+    pages = list(indexed_pages(server.fetch, page_size=10, key=ident, label="T",
+                               on_page=lambda *a: progress.append(a)))
+    assert [len(p) for p in pages] == [10, 10, 5] and flat(pages) == list(range(25))
+    assert server.requests == expected_requests
+    assert progress == [(1, 10, 25), (2, 20, 25), (3, 25, 25)]
+
+
+@pytest.mark.parametrize("total", [0, 1, 10, 20])
+def test_indexed_stops_at_the_total_without_an_extra_request(total):
+    server = IndexedServer(rows(total))
+    assert flat(indexed_pages(server.fetch, page_size=10, key=ident, label="T")) == list(range(total))
+    assert len(server.requests) == max(1, math.ceil(total / 10))
+
+
+@pytest.mark.parametrize("max_items,requests", [(1, 1), (10, 1), (11, 2), (24, 3), (25, 3), (500, 3)])
+def test_indexed_max_items(max_items, requests):
+    server = IndexedServer(rows(25))
+    assert flat(indexed_pages(server.fetch, page_size=10, key=ident, label="T", max_items=max_items)) == \
+        list(range(min(25, max_items)))
+    assert len(server.requests) == requests
+
+
+@pytest.mark.parametrize("style,expected_requests", [
+    ("page", [(1, 50), (2, 20), (3, 20), (4, 20)]),
+    ("offset", [(0, 50), (20, 20), (40, 20), (60, 20)]),
+])
+def test_a_server_capped_page_size_is_detected_from_a_short_first_page(style, expected_requests):
+    server = IndexedServer(rows(65), cap=20, style=style)
+    assert flat(indexed_pages(server.fetch, page_size=50, key=ident, label="T")) == list(range(65))
+    assert server.requests == expected_requests
+
+
+def test_a_short_first_page_that_holds_everything_is_not_a_cap():
+    server = IndexedServer(rows(7))
+    assert flat(indexed_pages(server.fetch, page_size=50, key=ident, label="T")) == list(range(7))
+    assert server.requests == [(1, 50)]
+
+
+def test_rows_appended_during_the_run_are_fetched_with_a_warning():
+    def grow(n_requests, items):
+        if n_requests == 2 and len(items) == 25:  # while page 2 is read: two new rows at the end
+            items.extend(rows(2, start=25))
+
+    warnings = []
+    server = IndexedServer(rows(25), mutate=grow)
+    got = flat(indexed_pages(server.fetch, page_size=10, key=ident, label="Invitees", warn=warnings.append))
+    assert got == list(range(27))
+    assert warnings == [("Invitees: the total changed during the run (25 -> 27); the rows reflect the data "
+                         "as each page was read")]
+    assert len(server.requests) == 3
+
+
+def test_rows_removed_during_the_run_end_the_run_at_the_new_total_with_a_warning():
+    def shrink(n_requests, items):
+        if n_requests == 3 and len(items) == 25:  # while page 3 is read: the last three rows disappear
+            del items[-3:]
+
+    warnings = []
+    server = IndexedServer(rows(25), mutate=shrink)
+    assert flat(indexed_pages(server.fetch, page_size=10, key=ident, label="T", warn=warnings.append)) == \
+        list(range(22))
+    assert len(warnings) == 1 and "(25 -> 22)" in warnings[0]
+
+
+def test_a_row_inserted_in_front_is_not_repeated_and_the_missing_row_is_exit_7():
+    def insert_front(n_requests, items):
+        if n_requests == 2 and items[0]["id"] == 0:  # rows shift by one between page 1 and page 2
+            items.insert(0, {"id": 99})
+
+    server = IndexedServer(rows(25), mutate=insert_front)
+    got = []
+    with pytest.raises(ResponseError) as info:
+        for page in indexed_pages(server.fetch, page_size=10, key=ident, label="T"):
+            got.extend(r["id"] for r in page)
+    assert got == list(range(25))  # row 9 came again on page 2 and was dropped
+    assert "page 4 is empty but only 25 of 26 rows were received" in str(info.value)  # no silent subset
+
+
+def test_an_empty_page_while_rows_are_missing_is_exit_7():
+    def fetch(index, size):
+        return (rows(10, start=index * 10) if index < 2 else []), 35
+
+    got = []
+    with pytest.raises(ResponseError) as info:
+        for page in indexed_pages(fetch, page_size=10, key=ident, label="CoinW invitees"):
+            got.append([r["id"] for r in page])
+    assert info.value.exit_code == 7 and len(got) == 2
+    assert str(info.value) == "CoinW invitees: page 3 is empty but only 20 of 35 rows were received"
+
+
+def test_an_empty_first_page_with_a_positive_total_is_exit_7():
+    with pytest.raises(ResponseError, match="page 1 is empty but only 0 of 4 rows"):
+        list(indexed_pages(lambda i, s: ([], 4), page_size=10, key=ident, label="T"))
+
+
+def test_a_repeated_page_is_exit_7_not_a_hang():
+    calls = []
+
+    def fetch(index, size):  # a server that ignores the page number
+        calls.append(index)
+        return rows(10), 50
+
+    with pytest.raises(ResponseError) as info:
+        list(indexed_pages(fetch, page_size=10, key=ident, label="T"))
+    assert info.value.exit_code == 7 and "page 2 repeats page 1" in str(info.value)
+    assert calls == [0, 1]
+
+
+def test_a_page_with_no_new_rows_is_exit_7():
+    def fetch(index, size):  # page 3 brings back page 1's rows, reordered
+        return (list(reversed(rows(10))) if index == 2 else rows(10, start=index * 10)), 50
+
+    got = []
+    with pytest.raises(ResponseError) as info:
+        for page in indexed_pages(fetch, page_size=10, key=ident, label="T"):
+            got.append([r["id"] for r in page])
+    assert info.value.exit_code == 7 and len(got) == 2
+    assert "page 3 brought no new rows (20 of 50 so far)" in str(info.value)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_page_number_that_stops_advancing_ends_with_exit_7(concurrency):
+    def fetch(index, size):  # past page 2 the server keeps answering page 2
+        return rows(10, start=min(index, 1) * 10), 100
+
+    with pytest.raises(ResponseError, match="page 3 repeats page 2"):
+        list(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=concurrency))
+
+
+# -- concurrency: bounded, and strictly in order ------------------------------------------------------------
+
+class SlowServer:
+    """Page k answers after ``delay(k)`` seconds (an Event wait); records what is in flight and in what order
+    pages finished."""
+
+    def __init__(self, total: int, size: int, delay, fail_at: int | None = None) -> None:
+        self.total, self.size, self.delay, self.fail_at = total, size, delay, fail_at
+        self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
+        self.started: list[int] = []
+        self.finished: list[int] = []
+
+    def fetch(self, index: int, size: int):
+        with self.lock:
+            self.started.append(index)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            threading.Event().wait(self.delay(index))
+            if index == self.fail_at:
+                raise NetworkError(f"page {index + 1} failed")
+            return rows(min(size, self.total - index * size), start=index * size), self.total
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.finished.append(index)
+
+
+@pytest.mark.parametrize("concurrency", [2, 3, 5])
+def test_concurrent_pages_are_yielded_strictly_in_order_when_later_pages_finish_first(concurrency):
+    # pages 1..c are requested together; all start (a barrier), then finish in reverse order (page k waits
+    # for page k+1), so the generator must hold the finished later pages back until page 1 arrives
+    window = threading.Barrier(concurrency, timeout=5)
+    done = {k: threading.Event() for k in range(1, concurrency + 2)}
+
+    def gate(k):
+        if 1 <= k <= concurrency:
+            window.wait()
+            if k < concurrency:
+                assert done[k + 1].wait(5)
+        return 0
+
+    server = SlowServer(95, 10, delay=gate)
+    real_fetch = server.fetch
+
+    def fetch(index, size):
+        try:
+            return real_fetch(index, size)
+        finally:
+            if index in done:
+                done[index].set()
+
+    got = []
+    for page in indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=concurrency):
+        got.append([r["id"] for r in page])
+    assert got == [list(range(i * 10, min(95, i * 10 + 10))) for i in range(10)]  # strictly in order
+    assert server.finished[:concurrency + 1] == [0, *range(concurrency, 0, -1)]  # finished in reverse order
+    assert server.max_in_flight == concurrency  # the pool was used, and never beyond its bound
+    assert sorted(server.started) == list(range(10))  # each page fetched once, none beyond the total
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+def test_random_finishing_order_never_exceeds_the_bound(concurrency):
+    rnd = random.Random(concurrency)
+    delays = [rnd.uniform(0, 0.003) for _ in range(40)]
+    server = SlowServer(200, 5, delay=lambda k: delays[k])
+    assert flat(indexed_pages(server.fetch, page_size=5, key=ident, label="T", concurrency=concurrency)) == \
+        list(range(200))
+    assert server.max_in_flight <= concurrency
+
+
+@pytest.mark.parametrize("concurrency,fail_at", [(3, 4), (2, 1), (4, 7)])
+def test_an_error_on_page_k_comes_after_the_pages_before_it_and_stops_requests(concurrency, fail_at):
+    # the failing page is the slowest, so the pages after it are already in flight or done when it fails
+    server = SlowServer(500, 10, delay=lambda k: 0.02 if k == fail_at else 0.001, fail_at=fail_at)
+    got = []
+    with pytest.raises(NetworkError, match=f"page {fail_at + 1} failed"):
+        for page in indexed_pages(server.fetch, page_size=10, key=ident, label="T", concurrency=concurrency):
+            got.append([r["id"] for r in page])
+    assert [i for page in got for i in page] == list(range(fail_at * 10))  # pages before k, in order, no more
+    requested = len(server.started)
+    assert max(server.started) <= fail_at + concurrency - 1  # only what the pool had in flight with page k
+    time.sleep(0.03)
+    assert len(server.started) == requested and server.in_flight == 0  # nothing more afterwards
+
+
+def test_closing_the_generator_early_stops_requesting_pages():
+    server = SlowServer(1000, 10, delay=lambda k: 0.001)
+    pages = indexed_pages(server.fetch, page_size=10, key=ident, label="T", concurrency=3)
+    assert flat([next(pages), next(pages)]) == list(range(20))
+    pages.close()  # `| head` or Ctrl-C
+    requested = len(server.started)
+    assert requested <= 2 + 3
+    time.sleep(0.02)
+    assert len(server.started) == requested and server.in_flight == 0
+
+
+def test_concurrency_is_sequential_for_two_pages_or_fewer():
+    server = SlowServer(20, 10, delay=lambda k: 0)
+    got = flat(indexed_pages(server.fetch, page_size=10, key=ident, label="T", concurrency=5))
+    assert got == list(range(20))
+    assert server.started == [0, 1] and server.max_in_flight == 1
+
+
+# -- properties ---------------------------------------------------------------------------------------------
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def listings(draw):
+    total = draw(st.integers(0, 500))
+    size = draw(st.integers(1, 60))
+    max_items = draw(st.one_of(st.none(), st.integers(1, 520)))
+    concurrency = draw(st.integers(1, 5))
+    cap = draw(st.one_of(st.none(), st.integers(1, 60)))
+    return total, size, max_items, concurrency, cap
+
+
+def expected_ids(total: int, max_items: int | None) -> list[int]:
+    return list(range(total if max_items is None else min(total, max_items)))
+
+
+@FAST
+@given(listings(), st.sampled_from(["page", "offset"]))
+def test_indexed_styles_yield_each_item_exactly_once_in_order(listing, style):
+    total, size, max_items, concurrency, cap = listing
+    server = IndexedServer(rows(total), cap=cap, style=style)
+    got = flat(indexed_pages(server.fetch, page_size=size, key=ident, label="T", max_items=max_items,
+                             concurrency=concurrency))
+    assert got == expected_ids(total, max_items)
+    effective = min(size, cap) if cap and total > min(size, cap) else size
+    assert len(server.requests) == max(1, math.ceil(len(got) / effective))  # no page fetched twice or in vain
+
+
+@FAST
+@given(listings())
+def test_cursor_style_yields_each_item_exactly_once_in_order(listing):
+    total, size, max_items, _, _ = listing
+    server = CursorServer(rows(total), size)
+    got = flat(cursor_pages(server, key=ident, label="T", max_items=max_items))
+    assert got == expected_ids(total, max_items)
+    assert len(server.requests) == max(1, math.ceil(len(got) / size))
+
+
+@FAST
+@given(listings(), st.sampled_from(["page", "offset", "cursor"]), st.integers(0, 2**32))
+def test_duplicates_injected_across_page_boundaries_appear_exactly_once(listing, style, seed):
+    total, size, max_items, concurrency, _ = listing
+    items = rows(total)
+
+    def with_duplicates(offset: int, page: list[dict]) -> list[dict]:
+        """Repeat up to three rows of earlier pages around this page, as a shifting listing does."""
+        if offset == 0 or not page:
+            return page
+        rnd = random.Random(seed + offset)  # per page, so that the pool's thread order does not matter
+        before = items[max(0, offset - 3):offset]
+        head = before[len(before) - rnd.randint(0, len(before)):]
+        tail = rnd.sample(items[:offset], k=min(offset, rnd.randint(0, 2)))
+        return head + page + tail
+
+    if style == "cursor":
+        def fetch_cursor(cursor):
+            offset = int(cursor or 0)
+            page = items[offset:offset + size]
+            nxt = offset + size
+            return with_duplicates(offset, page), (str(nxt) if nxt < total else None)
+
+        got = flat(cursor_pages(fetch_cursor, key=ident, label="T", max_items=max_items))
+    else:
+        def fetch_index(index, page_size):
+            offset = index * page_size
+            return with_duplicates(offset, items[offset:offset + page_size]), total
+
+        got = flat(indexed_pages(fetch_index, page_size=size, key=ident, label="T", max_items=max_items,
+                                 concurrency=concurrency))
+    assert got == expected_ids(total, max_items)
