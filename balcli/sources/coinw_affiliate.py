@@ -117,12 +117,10 @@ def _time(obj: Any, key: str, zone: tzinfo) -> str | None:
     if value is None:
         return None
     try:
-        return iso_from_wire(value, zone) if isinstance(value, str) else _bad_time(key, value)
+        if isinstance(value, str):
+            return iso_from_wire(value, zone)
     except ValueError:
-        return _bad_time(key, value)
-
-
-def _bad_time(key: str, value: Any) -> str:
+        pass
     raise ResponseError(f"{WHERE}: '{key}' is not a yyyy-MM-dd HH:mm:ss time ({value!r})",
                         "run with -vv to see the answer")
 
