@@ -66,16 +66,9 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
     app.callback()(root)
-    from balcli.commands import broker
+    from balcli.commands import auth, broker, config_cmd, invitees, oauth, sandbox_cmd, snapshot, spot
 
-    broker.register(app)
-    for name in ("spot", "snapshot", "invitees", "oauth", "auth", "config_cmd", "sandbox_cmd"):
-        try:
-            module = __import__(f"balcli.commands.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"balcli.commands.{name}":
-                raise
-            continue
+    for module in (broker, spot, snapshot, invitees, oauth, auth, config_cmd, sandbox_cmd):
         module.register(app)
     return app
 

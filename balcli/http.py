@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from balcli import __version__
 from balcli.errors import (
-    AuthError, BalcliError, ClockSkewError, NetworkError, RateLimitError, ResponseError, UsageError,
+    AuthError, BalcliError, ClockSkewError, Interrupted, NetworkError, RateLimitError, ResponseError, UsageError,
 )
 
 USER_AGENT = f"balcli/{__version__}"
@@ -163,6 +163,7 @@ class HttpClient:
         self._session: Any = None
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
+        self._cancelled = threading.Event()
 
     # session and housekeeping
 
@@ -181,7 +182,12 @@ class HttpClient:
                 self._session = s
             return self._session
 
+    def cancel(self) -> None:
+        """Stop every request still to come (page fetches abandoned by a consumer that went away)."""
+        self._cancelled.set()
+
     def close(self) -> None:
+        self.cancel()
         if self._session is not None:
             self._session.close()
 
@@ -244,6 +250,8 @@ class HttpClient:
             if extra > 0:
                 self._wait(extra, f"{api.label} rate-limit budget")
                 waited += extra
+            if self._cancelled.is_set():
+                raise Interrupted("cancelled: the run is ending")
             prepared = api.prepare(method, path, params, self.now_ms(api))
             try:
                 answer = self._send(api, prepared, attempt, waited, limiter)
@@ -380,7 +388,7 @@ def _snippet(text: str) -> str:
     return repr(flat[:120] + ("…" if len(flat) > 120 else ""))
 
 
-def retry_after_seconds(headers: Any, wall: Callable[[], float] = time.time) -> float | None:
+def retry_after_seconds(headers: Any, wall: Callable[[], float] | None = None) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     if not value:
         return None
@@ -392,7 +400,7 @@ def retry_after_seconds(headers: Any, wall: Callable[[], float] = time.time) -> 
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - wall())
+    return max(0.0, when.timestamp() - (wall or time.time)())
 
 
 def _when(seconds: float | None) -> str:
@@ -497,6 +505,15 @@ def _coinw_unauthorized(answer: Answer) -> None:
                     answer.status, None)
 
 
+COINW_RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
+
+
+def _coinw_rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:
+    return RateLimitError(f"{label} rate limit reached", "wait half a minute and run again; lower coinw "
+                          "rate_limit in the config if another client shares this key", api_code=code,
+                          api_message=msg, retry_after=COINW_RATE_LIMIT_PAUSE)
+
+
 def check_coinw_spot(answer: Answer) -> Any:
     """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
     label = answer.api.label
@@ -512,8 +529,7 @@ def check_coinw_spot(answer: Answer) -> Any:
     if code in ("200", "0") and body.get("success") is not False and body.get("failed") is not True:
         return body.get("data")
     if code == "29001":
-        raise RateLimitError(f"{label} rate limit reached", "wait half a minute and run again", api_code=code,
-                             api_message=msg)
+        raise _coinw_rate_limited(label, code, msg)
     if code in ("-103", "1003", "6000", "10006"):
         raise _auth(label, "authentication failed (API key, signature, IP or permission)",
                     f"{_KEY_HINT}; check the API secret too", code, msg)
@@ -542,8 +558,7 @@ def check_coinw_affiliate(answer: Answer) -> Any:
             raise ResponseError(f"{label} answer has no 'data' object", api_message=_snippet(answer.text))
         return body["data"]
     if code == "29001":
-        raise RateLimitError(f"{label} rate limit reached", "wait half a minute and run again", api_code=code,
-                             api_message=msg)
+        raise _coinw_rate_limited(label, code, msg)
     if code == "6000":
         raise _auth(label, "invalid API key", _KEY_HINT, code, msg)
     if code == "6001":

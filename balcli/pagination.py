@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from balcli.errors import ResponseError
 
 T = TypeVar("T")
+# An empty page with a next cursor is legal ("do not stop merely because list is empty"), but a run of them
+# that never ends is a server fault, not a reason to hang.
+MAX_BARREN_PAGES = 20
 Key = Callable[[T], Hashable]
 Warn = Callable[[str], None]
 OnPage = Callable[[int, int, int | None], None]  # pages so far, rows so far, total (if known)
@@ -36,11 +40,16 @@ def cursor_pages(
     seen_cursors: set[str] = set()
     seen_keys: set[Hashable] = set()
     cursor: str | None = None
-    pages = rows = 0
+    pages = rows = barren = 0
     while True:
         items, next_cursor = fetch(cursor)
         pages += 1
         fresh = [item for item in items if not (key(item) in seen_keys or seen_keys.add(key(item)))]
+        barren = 0 if fresh else barren + 1
+        if barren > MAX_BARREN_PAGES:
+            raise ResponseError(f"{label}: {barren} pages in a row brought no new rows (after {pages} pages, "
+                                f"{rows} rows); the cursors never end", "the API's paging is inconsistent; "
+                                "run again later")
         if max_items is not None and rows + len(fresh) > max_items:
             fresh = fresh[: max_items - rows]
         rows += len(fresh)
@@ -74,18 +83,16 @@ def indexed_pages(
     target = _target(total, max_items)
     planned = math.ceil(target / size) if size else 0
 
-    pool: ThreadPoolExecutor | None = None
+    concurrent = concurrency > 1 and planned > 2
     ahead: deque[tuple[int, Future[tuple[list[T], int]]]] = deque()
     next_index = 1
 
     def submit_more() -> None:
         nonlocal next_index
-        while pool is not None and len(ahead) < concurrency and next_index < planned:
-            ahead.append((next_index, pool.submit(fetch, next_index, size)))
+        while concurrent and len(ahead) < concurrency and next_index < planned:
+            ahead.append((next_index, _in_background(fetch, next_index, size)))
             next_index += 1
 
-    if concurrency > 1 and planned > 2:
-        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="balcli-page")
     try:
         index, items = 0, first
         previous_keys: list[Hashable] | None = None
@@ -127,10 +134,26 @@ def indexed_pages(
             else:
                 items, total = fetch(index, size)
     finally:
-        if pool is not None:
-            for _, fut in ahead:
-                fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+        # Pages still in flight when the consumer stops (| head, an error, Ctrl-C) are abandoned: their daemon
+        # threads neither delay the exit nor are joined at interpreter shutdown; the caller cancels the client.
+        for _, fut in ahead:
+            fut.cancel()
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run ``fn(*args)`` on a daemon thread; at most ``concurrency`` of these exist at once (see ``ahead``)."""
+    fut: Future = Future()
+
+    def target() -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to the consumer, in page order
+            fut.set_exception(exc)
+
+    threading.Thread(target=target, daemon=True, name="balcli-page").start()
+    return fut
 
 
 def _target(total: int, max_items: int | None) -> int:

@@ -147,3 +147,15 @@ def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env):
     assert out.endswith("\n")
     lines = out.splitlines()
     assert lines[0] == "user_id,coin,total_balance" and len(lines) > 1
+
+
+def test_closed_stdout_does_not_wait_for_pages_in_flight():
+    """`| head` with concurrent page fetches: the run ends at once, not after the in-flight pages retry."""
+    import sys
+
+    started = time.monotonic()
+    proc = subprocess.run(f"'{sys.executable}' -m balcli --sandbox invitees -o csv --page-size 20 | head -2",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2 and proc.stderr == ""
+    assert elapsed < 5, f"took {elapsed:.1f} s"  # a generous bound; before the fix it took about 8 s

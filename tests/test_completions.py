@@ -1,0 +1,83 @@
+"""Shell completion: the committed scripts are what the app generates, and a real bash offers the right words."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from balcli import completion_scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("shell", sorted(completion_scripts.FILES))
+def test_committed_scripts_are_not_stale(shell):
+    committed = (ROOT / "completions" / completion_scripts.FILES[shell]).read_text()
+    assert committed == completion_scripts.script(shell), "run `make completions` and commit completions/"
+
+
+def bash_complete(line: str, env: dict[str, str] | None = None) -> list[str]:
+    """What `balcli.bash` offers for the last word of ``line`` in a real bash."""
+    words = line.split(" ")
+    script = ROOT / "completions" / "balcli.bash"
+    program = f"""
+source {script}
+COMP_WORDS=({' '.join(repr(w) if w else "''" for w in words)})
+COMP_CWORD={len(words) - 1}
+_balcli_completion balcli
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", program], capture_output=True, text=True,
+                          env={**os.environ, "PATH": path, **(env or {})}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [w for w in proc.stdout.splitlines() if w]
+
+
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+
+
+@needs_bash
+def test_bash_completes_commands():
+    assert bash_complete("balcli sn") == ["snapshot"]
+    assert set(bash_complete("balcli ")) >= {"broker", "spot", "snapshot", "invitees", "oauth", "auth", "config"}
+
+
+@needs_bash
+def test_bash_completes_fixed_choices():
+    assert sorted(bash_complete("balcli snapshot --type ")) == ["futures", "margin", "spot"]
+    assert sorted(bash_complete("balcli broker -o ")) == ["csv", "json", "ndjson", "table", "tsv"]
+    assert sorted(bash_complete("balcli invitees --quote ")) == ["usdc", "usdt"]
+    assert sorted(bash_complete("balcli auth set ")) == ["binance", "coinw", "cryptofuse", "zoomex"]
+
+
+@needs_bash
+def test_bash_completes_options():
+    offered = bash_complete("balcli broker --p")
+    assert "--page-size" in offered and "--profile" not in offered
+
+
+@needs_bash
+def test_bash_completes_profile_names_from_the_config(config_dir):
+    (config_dir / "config.yaml").write_text("profiles:\n  main: {}\n  testnet: {}\n  mainnet-2: {}\n")
+    assert bash_complete("balcli --profile ") == ["main", "mainnet-2", "testnet"]
+    assert bash_complete("balcli --profile ma") == ["main", "mainnet-2"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_other_shells_load_the_script(shell):
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    script = ROOT / "completions" / completion_scripts.FILES[shell]
+    cmd = {"zsh": ["zsh", "-f", "-c", f"autoload -U compinit; compinit -u; source {script}"],
+           "fish": ["fish", "--no-config", "-c", f"source {script}; complete -C 'balcli sn'"]}[shell]
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PATH": path}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    if shell == "fish":
+        assert "snapshot" in proc.stdout
