@@ -310,8 +310,14 @@ class DemoData:
             else:
                 held[cur] -= amount
                 withdrawals += kind == "withdrawal"
-            entries.append({"timestamp": datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                            "currency": cur, "type": kind, "amount": _f(amount), "balance_after": _f(held[cur])})
+            entries.append({"timestamp": t, "currency": cur, "type": kind, "amount": _f(amount),
+                            "balance_after": _f(held[cur])})
+        # The random steps average a little over three hours: shift the series so that it ends before the anchor
+        # (history lies in the past, never after "now").
+        shift = min(0, self.anchor_ms // 1000 - 1 - (entries[-1]["timestamp"] if entries else 0))
+        for entry in entries:
+            entry["timestamp"] = datetime.fromtimestamp(entry["timestamp"] + shift, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
         entries.reverse()
         account = {c: _f(v) for c, v in held.items()}
         return account, entries, {"total_deposits": deposits, "total_withdrawals": withdrawals}
