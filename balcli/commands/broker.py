@@ -6,11 +6,11 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.sources import zoomex
+from balcli.views import BROKER, BROKER_TOTAL
 
 HELP = f"""Balances of every direct broker customer (Zoomex), one row per customer and coin.
 
-Rows: {zoomex.VIEW.describe()}. With --total: {zoomex.TOTAL_VIEW.describe()}.
+Rows: {BROKER.describe()}. With --total: {BROKER_TOTAL.describe()}.
 
 Examples:
 
@@ -39,7 +39,7 @@ def broker(
     testnet: Annotated[bool, typer.Option("--testnet", help="Use Zoomex's testnet host.")] = False,
     *, common: CommonOptions,
 ) -> None:
-    view = zoomex.TOTAL_VIEW if total else zoomex.VIEW
+    view = BROKER_TOTAL if total else BROKER
     validate_fields(common, view)
     if uid is not None and not uid.strip().isdigit():
         raise UsageError(f"--uid {uid!r} is not a UID", "a Zoomex UID is a number such as 101479471")
@@ -47,6 +47,8 @@ def broker(
         raise UsageError(f"--coin {coin!r} is not a coin code", "give a code such as USDT or BTC")
     if testnet and common.base_url:
         raise UsageError("--testnet and --base-url both choose the host", "give only one of them")
+
+    from balcli.sources import zoomex
 
     run = Run.start(ctx, common, "zoomex")
     base_url = run.setting("testnet_base_url") if testnet and run.settings.sandbox is False else run.base_url

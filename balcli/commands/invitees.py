@@ -8,8 +8,8 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.sources import coinw_affiliate
 from balcli.timeparse import parse_offset, parse_when
+from balcli.views import INVITEES
 
 HELP = f"""Direct invitees of the CoinW affiliate account: deposits, withdrawals and current balance, one row per
 invitee (every page, sorted by uid), in one quote asset (--quote).
@@ -20,7 +20,7 @@ an offset; a date alone is the start of that day for --start and its end for --e
 CoinW's times carry no zone: balcli writes the window and reads the answer's times in the zone --tz
 (default: config coinw.timezone, else +08:00, CoinW's own zone) and shows times in UTC.
 
-Rows: {coinw_affiliate.VIEW.describe()}.
+Rows: {INVITEES.describe()}.
 The table's footer sums total_deposit, total_withdrawal and current_balance.
 
 Examples:
@@ -61,7 +61,7 @@ def invitees(
              "default: config coinw.timezone, else +08:00].")] = None,
     *, common: CommonOptions,
 ) -> None:
-    validate_fields(common, coinw_affiliate.VIEW)
+    validate_fields(common, INVITEES)
     uid_value = None
     if uid is not None:
         if not uid.strip().isdigit():
@@ -75,6 +75,8 @@ def invitees(
     if start_at is not None and end_at is not None and start_at >= end_at:
         raise UsageError(f"--start ({start}) is not before --end ({end})", "give a --start earlier than --end")
 
+    from balcli.sources import coinw_affiliate
+
     run = Run.start(ctx, common, "coinw", timezone=tz)
     zone = parse_offset(str(run.setting("timezone")), option="coinw.timezone")
     creds = run.credentials()
@@ -83,4 +85,4 @@ def invitees(
         run.client, api, zone=zone, uid=uid_value, start=start_at, end=end_at, quote=quote.value,
         page_size=page_size, max_items=max_items, rate_limit=run.rate_limit(coinw_affiliate.RATE_LIMIT),
         warn=run.client.warn, on_page=run.progress.page)
-    run.render(pages, coinw_affiliate.VIEW, footnotes=lambda: [f"amounts in {quote.value.upper()}"])
+    run.render(pages, INVITEES, footnotes=lambda: [f"amounts in {quote.value.upper()}"])

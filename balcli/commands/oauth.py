@@ -6,7 +6,7 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.sources import cryptofuse
+from balcli.views import OAUTH_BALANCES, OAUTH_DEFAULT_PAGE_SIZE, OAUTH_HISTORY
 
 CREDENTIALS = """Credentials: BALCLI_CRYPTOFUSE_CLIENT_ID + BALCLI_CRYPTOFUSE_CLIENT_SECRET (balcli fetches a token with
 the client-credentials grant, scope "read write", and caches it in a 0600 file under the config dir until a
@@ -20,7 +20,7 @@ HELP = f"""Cryptofuse balances (OAuth 2.0): `oauth balances` and `oauth history`
 
 BALANCES_HELP = f"""Cryptofuse balances: the main account and all sub-accounts together, one row per currency.
 
-Rows: {cryptofuse.BALANCES_VIEW.describe()} (sorted by scope, then currency). The table shows the account's
+Rows: {OAUTH_BALANCES.describe()} (sorted by scope, then currency). The table shows the account's
 statistics (total_deposits, total_withdrawals) under it.
 
 Examples:
@@ -34,7 +34,7 @@ Examples:
 
 HISTORY_HELP = f"""Cryptofuse balance history, newest first: every page to the end (offset pagination).
 
-Rows: {cryptofuse.HISTORY_VIEW.describe()}. The API gives entries no id: an entry repeated across pages (same
+Rows: {OAUTH_HISTORY.describe()}. The API gives entries no id: an entry repeated across pages (same
 values in every field) is shown once, and a total that changes during the run is warned about on stderr.
 
 Examples:
@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
 
 def _session(run: Run) -> Any:
     from balcli import config, credentials
+    from balcli.sources import cryptofuse
 
     creds = run.credentials()
     # No cache in --sandbox runs: the in-process sandbox issues tokens that die with it.
@@ -66,9 +67,10 @@ def _session(run: Run) -> Any:
 
 @common_options
 def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
-    validate_fields(common, cryptofuse.BALANCES_VIEW)
+    validate_fields(common, OAUTH_BALANCES)
     run = Run.start(ctx, common, "cryptofuse")
     from balcli.http import RateLimiter
+    from balcli.sources import cryptofuse
 
     limiter = RateLimiter(run.rate_limit(cryptofuse.RATE_LIMIT))
     stats: dict[str, Any] = {}
@@ -78,7 +80,7 @@ def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
         stats.update(found)
         yield rows
 
-    run.render(pages(), cryptofuse.BALANCES_VIEW, footnotes=lambda: cryptofuse.statistics_lines(stats))
+    run.render(pages(), OAUTH_BALANCES, footnotes=lambda: cryptofuse.statistics_lines(stats))
 
 
 @common_options
@@ -90,18 +92,19 @@ def history(
         "--type", metavar="TYPE", help="Only this transaction type (e.g. deposit, withdrawal).")] = None,
     page_size: Annotated[int, typer.Option(
         "--page-size", min=1, max=1000, metavar="1..1000",
-        help="Entries per request (the server may cap it lower; balcli follows).")] = cryptofuse.DEFAULT_PAGE_SIZE,
+        help="Entries per request (the server may cap it lower; balcli follows).")] = OAUTH_DEFAULT_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N entries.")] = None,
     *, common: CommonOptions,
 ) -> None:
-    validate_fields(common, cryptofuse.HISTORY_VIEW)
+    validate_fields(common, OAUTH_HISTORY)
     if currency is not None and not currency.strip().isalnum():
         raise UsageError(f"--currency {currency!r} is not a currency code", "give a code such as USDTERC20 or ETH")
     if type_ is not None and not type_.strip().replace("_", "").isalnum():
         raise UsageError(f"--type {type_!r} is not a transaction type", "give a type such as deposit or withdrawal")
     run = Run.start(ctx, common, "cryptofuse")
     from balcli.http import RateLimiter
+    from balcli.sources import cryptofuse
 
     limiter = RateLimiter(run.rate_limit(cryptofuse.RATE_LIMIT))
 
@@ -112,4 +115,4 @@ def history(
             page_size=min(page_size, max_items) if max_items else page_size,
             limiter=limiter, warn=run.client.warn, on_page=run.progress.page)
 
-    run.render(pages(), cryptofuse.HISTORY_VIEW)
+    run.render(pages(), OAUTH_HISTORY)

@@ -8,9 +8,8 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.http import RateLimiter
-from balcli.sources import binance
 from balcli.timeparse import parse_when, to_ms
+from balcli.views import SNAPSHOT, SNAPSHOT_MAX_LIMIT, SNAPSHOT_MIN_LIMIT
 
 HELP = f"""Binance daily account snapshots: one row per day and asset (or futures position).
 
@@ -23,10 +22,10 @@ and --start at most 30 days ago (--start 30d is the earliest). Without --start/-
 given without --limit, balcli sends --limit = the number of days in the window (at most 30): every day of the
 window is returned.
 
-Rows: spot: {binance.VIEWS['spot'].describe()}.
-margin: {binance.VIEWS['margin'].describe()}.
-futures: {binance.VIEWS['futures'].describe()}.
-futures --positions: {binance.VIEWS['positions'].describe()}.
+Rows: spot: {SNAPSHOT['spot'].describe()}.
+margin: {SNAPSHOT['margin'].describe()}.
+futures: {SNAPSHOT['futures'].describe()}.
+futures --positions: {SNAPSHOT['positions'].describe()}.
 
 Each call weighs 2400 of Binance's 12,000 per minute per IP: balcli waits for the next minute rather than be
 refused, and an IP ban (HTTP 418) exits 5 saying until when.
@@ -62,7 +61,7 @@ def snapshot(
     end: Annotated[str | None, typer.Option(
         "--end", metavar="WHEN", help="Window end (inclusive; a date alone means its last millisecond).")] = None,
     limit: Annotated[int | None, typer.Option(
-        "--limit", min=binance.MIN_LIMIT, max=binance.MAX_LIMIT, metavar="7..30", show_default=False,
+        "--limit", min=SNAPSHOT_MIN_LIMIT, max=SNAPSHOT_MAX_LIMIT, metavar="7..30", show_default=False,
         help="Most snapshots to return [default: Binance's 7, or the window's days when --start is given].")] = None,
     positions: Annotated[bool, typer.Option(
         "--positions", help="Futures positions instead of assets (implies --type futures).")] = False,
@@ -72,8 +71,11 @@ def snapshot(
         raise UsageError(f"--positions lists futures positions; it cannot be combined with --type {type_.value}",
                          "drop --type, or give --type futures")
     kind = (type_ or (SnapshotType.futures if positions else SnapshotType.spot)).value
-    view = binance.VIEWS["positions" if positions else kind]
+    view = SNAPSHOT["positions" if positions else kind]
     validate_fields(common, view)
+    from balcli.http import RateLimiter
+    from balcli.sources import binance
+
     now = datetime.now(timezone.utc)
     start_at = parse_when(start, option="--start", end=False, now=now) if start is not None else None
     end_at = parse_when(end, option="--end", end=True, now=now) if end is not None else None

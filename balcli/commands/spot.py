@@ -6,7 +6,7 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.sources import coinw_spot
+from balcli.views import SPOT, SPOT_COMPLETE
 
 HELP = f"""Balances of the CoinW spot account, one row per coin, sorted by coin.
 
@@ -14,7 +14,7 @@ By default the available balance (returnBalances: amounts frozen in open orders 
 --complete adds what is on orders and the exact total (returnCompleteBalances). An account without
 assets is an empty result (exit 0).
 
-Rows: {coinw_spot.VIEW.describe()}. With --complete: {coinw_spot.COMPLETE_VIEW.describe()}.
+Rows: {SPOT.describe()}. With --complete: {SPOT_COMPLETE.describe()}.
 
 Examples:
 
@@ -40,12 +40,14 @@ def spot(
         "--complete", help="Show available, on orders and total (returnCompleteBalances).")] = False,
     *, common: CommonOptions,
 ) -> None:
-    view = coinw_spot.COMPLETE_VIEW if complete else coinw_spot.VIEW
+    view = SPOT_COMPLETE if complete else SPOT
     validate_fields(common, view)
     coins = [c.strip() for c in coin or []]
     for c in coins:
         if not c.isalnum():
             raise UsageError(f"--coin {c!r} is not a coin code", "give a code such as USDT or BTC")
+
+    from balcli.sources import coinw_spot
 
     run = Run.start(ctx, common, "coinw")
     creds = run.credentials()

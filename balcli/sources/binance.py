@@ -13,10 +13,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from balcli import signing
+from balcli import signing, views
 from balcli.errors import ResponseError, UsageError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_binance
-from balcli.schema import Field, View
 from balcli.sources._rows import amount, need, need_list, text
 from balcli.timeparse import from_ms, iso_utc, to_ms
 
@@ -31,32 +30,10 @@ DAY_MS = 86_400_000
 MAX_WINDOW_MS = 30 * DAY_MS  # endTime - startTime must be shorter than this (API-SPEC §4.2)
 LOOKBACK_MS = 30 * DAY_MS  # "the last one month": startTime no earlier than 30 days before now
 SEND_MARGIN_MS = 60_000  # see window_params
-DEFAULT_LIMIT, MIN_LIMIT, MAX_LIMIT = 7, 7, 30
+DEFAULT_LIMIT, MIN_LIMIT = views.SNAPSHOT_DEFAULT_LIMIT, views.SNAPSHOT_MIN_LIMIT
+MAX_LIMIT = views.SNAPSHOT_MAX_LIMIT
 
-_DAY = (Field("date", help="UTC day of the snapshot (YYYY-MM-DD)"),
-        Field("update_time", "time", "when Binance took it (ISO 8601 UTC, end of the day)"))
-
-VIEWS: dict[str, View] = {
-    "spot": View("snapshot spot", _DAY + (
-        Field("asset"), Field("free", "amount"), Field("locked", "amount"),
-        Field("total_asset_of_btc", "amount", "the whole account's value in BTC that day"),
-    ), empty_note="no snapshots in the window"),
-    "margin": View("snapshot margin", _DAY + (
-        Field("asset"), Field("free", "amount"), Field("locked", "amount"), Field("borrowed", "amount"),
-        Field("interest", "amount"), Field("net_asset", "amount"),
-        Field("margin_level", "amount", "the account's margin level that day"),
-        Field("total_net_asset_of_btc", "amount", "the account's net value in BTC that day"),
-    ), empty_note="no snapshots in the window"),
-    "futures": View("snapshot futures", _DAY + (
-        Field("asset"), Field("wallet_balance", "amount"),
-        Field("margin_balance", "amount", "not real-time (Binance: can be ignored)"),
-    ), empty_note="no snapshots in the window"),
-    "positions": View("snapshot futures --positions", _DAY + (
-        Field("symbol"), Field("position_amt", "amount"), Field("entry_price", "amount"),
-        Field("mark_price", "amount"),
-        Field("unrealized_profit", "amount", "the value at the time the position was opened (Binance)"),
-    ), empty_note="no positions in the window"),
-}
+VIEWS = views.SNAPSHOT
 
 
 class BinanceApi(Api):

@@ -12,12 +12,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from balcli import signing
+from balcli import signing, views
 from balcli.amounts import amount_text
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_affiliate
 from balcli.pagination import OnPage, Warn, indexed_pages
-from balcli.schema import Field, View
 from balcli.sources._rows import need, need_list
 
 USER_ASSETS = "/api/v3/patener/openapi/v1/partner/invitation/user/assets"  # "patener" is CoinW's spelling
@@ -28,16 +27,7 @@ CONCURRENCY = 4  # page requests in flight once the total is known (all under th
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WHERE = "CoinW invitee assets"
 
-VIEW = View("invitees", (
-    Field("uid", "int", "invitee UID"),
-    Field("total_deposit", "amount", "deposits in the window (all time without one), in the quote asset"),
-    Field("total_withdrawal", "amount", "withdrawals in the window (all time without one)"),
-    Field("current_balance", "amount", "latest balance (not affected by the window)"),
-    Field("update_time", "time", "last balance update, ISO 8601 UTC"),
-    Field("first_deposit_amount", "amount", "first deposit"),
-    Field("first_deposit_time", "time", "first deposit, ISO 8601 UTC"),
-), sum_fields=("total_deposit", "total_withdrawal", "current_balance"), unit_field=None,
-    empty_note="no invitees")
+VIEW = views.INVITEES
 
 
 class CoinwAffiliateApi(Api):

@@ -10,11 +10,10 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing
+from balcli import signing, views
 from balcli.amounts import exact_sum, format_decimal, parse_amount
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_spot
-from balcli.schema import Field, View
 from balcli.sources._rows import amount
 
 PRIVATE = "/api/v1/private"
@@ -23,18 +22,8 @@ COMPLETE_BALANCES = "returnCompleteBalances"
 RATE_LIMIT = 3.0  # returnBalances: requests per second per UID (API-SPEC §2.5)
 COMPLETE_RATE_LIMIT = 2.5  # returnCompleteBalances: 5 requests per 2 s per UID (API-SPEC §2.3)
 
-# No sum_fields: a total across different coins means nothing.
-VIEW = View("spot", (
-    Field("coin", help="coin code as CoinW sends it"),
-    Field("balance", "amount", "available balance (excludes amounts in open orders), exactly as sent"),
-))
-
-COMPLETE_VIEW = View("spot --complete", (
-    Field("coin", help="coin code as CoinW sends it"),
-    Field("available", "amount", "available balance, exactly as sent"),
-    Field("on_orders", "amount", "amount frozen in open orders, exactly as sent"),
-    Field("total", "amount", "available + on_orders, exact"),
-))
+VIEW = views.SPOT
+COMPLETE_VIEW = views.SPOT_COMPLETE
 
 
 class CoinwSpotApi(Api):

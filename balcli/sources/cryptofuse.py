@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from balcli import signing
+from balcli import signing, views
 from balcli.errors import ResponseError
 from balcli.http import (
     Answer,
@@ -29,7 +29,6 @@ from balcli.http import (
     check_cryptofuse_token,
 )
 from balcli.pagination import OnPage, Warn, indexed_pages
-from balcli.schema import Field, View
 from balcli.sources._rows import amount, need, need_list, text
 
 TOKEN = "/o/token/"
@@ -37,23 +36,12 @@ BALANCES = "/user/balances/"
 HISTORY = "/user/balances/history/"
 SCOPE = "read write"
 RATE_LIMIT = 100 / 60  # requests per second: 100 per minute per key (API-SPEC §3.5)
-DEFAULT_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = views.OAUTH_DEFAULT_PAGE_SIZE
 CONCURRENCY = 4
 SCOPES = ("account", "sub_accounts")
 
-BALANCES_VIEW = View("oauth balances", (
-    Field("scope", help="'account' (the main account) or 'sub_accounts' (all sub-accounts together)"),
-    Field("currency", help="with its network, e.g. USDTERC20"),
-    Field("balance", "amount", "exactly as Cryptofuse sent it"),
-), sum_fields=("balance",), unit_field="currency")
-
-HISTORY_VIEW = View("oauth history", (
-    Field("timestamp", "time", "ISO 8601 UTC"),
-    Field("currency"),
-    Field("type", help="e.g. deposit, withdrawal"),
-    Field("amount", "amount"),
-    Field("balance_after", "amount"),
-), empty_note="no balance history")
+BALANCES_VIEW = views.OAUTH_BALANCES
+HISTORY_VIEW = views.OAUTH_HISTORY
 
 
 class CryptofuseApi(Api):

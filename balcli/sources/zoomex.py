@@ -6,12 +6,11 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing
+from balcli import signing, views
 from balcli.amounts import exact_sum, format_decimal
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_zoomex
 from balcli.pagination import OnPage, cursor_pages
-from balcli.schema import Field, View
 from balcli.sources._rows import amount, need, need_list, text
 
 ASSET_BALANCE = "/private/v1/broker/asset-balance"
@@ -19,17 +18,8 @@ SERVER_TIME = "/cloud/trade/v3/market/time"
 RATE_LIMIT = 5.0  # requests per second per UID (API-SPEC §1.1)
 MAX_PAGE_SIZE = 50
 
-VIEW = View("broker", (
-    Field("user_id", help="customer UID (string)"),
-    Field("coin"),
-    Field("total_balance", "amount", "total in that coin, exactly as Zoomex sent it"),
-), sum_fields=("total_balance",), unit_field="coin")
-
-TOTAL_VIEW = View("broker --total", (
-    Field("coin"),
-    Field("users", "int", "customers with a row for that coin"),
-    Field("total_balance", "amount", "exact sum over those customers"),
-))
+VIEW = views.BROKER
+TOTAL_VIEW = views.BROKER_TOTAL
 
 
 class ZoomexApi(Api):
