@@ -58,12 +58,10 @@ and the file section.
 
 Examples:
 
+\b
   balcli auth set zoomex
-
   printf '%s\\n%s\\n' "$KEY" "$SECRET" | balcli auth set binance --stdin --store file
-
   balcli -p testnet auth set zoomex
-
   balcli auth set cryptofuse --token
 """
 
@@ -77,10 +75,9 @@ Rows: """ + VIEW.describe() + """.
 
 Examples:
 
+\b
   balcli auth status
-
   balcli auth status --check --json | jq -r '.[] | select(.exit_code > 0) | .exchange'
-
   balcli auth status --check >/dev/null || echo 'credentials broken' | mail -s balcli ops
 """
 
@@ -91,8 +88,8 @@ typo in the exchange or the profile does not pass unnoticed.
 
 Examples:
 
+\b
   balcli auth remove zoomex
-
   balcli -p testnet auth remove zoomex --store file
 """
 

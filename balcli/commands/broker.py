@@ -14,10 +14,9 @@ Rows: {BROKER.describe()}. With --total: {BROKER_TOTAL.describe()}.
 
 Examples:
 
+\b
   balcli broker --coin USDT
-
   balcli broker --total --json | jq -r '.[] | "\\(.coin) \\(.total_balance)"'
-
   0 3 * * * balcli broker -o csv > /var/lib/balcli/broker-$(date +\\%F).csv || mail -s 'balcli failed' ops
 """
 

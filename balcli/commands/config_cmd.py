@@ -19,6 +19,13 @@ PATH_HELP = """Print the config file's path (--config > BALCLI_CONFIG > <user co
 
 stdout carries the path alone, so that `$EDITOR "$(balcli config path)"` works; when the file does not
 exist yet a note on stderr says so.
+
+Examples:
+
+\b
+  balcli config path
+  $EDITOR "$(balcli config path)"
+  BALCLI_CONFIG=/etc/balcli/config.yaml balcli config path
 """
 
 SHOW_HELP = """The effective settings of the current profile and where each value came from.
@@ -32,8 +39,8 @@ Rows: """ + VIEW.describe() + """.
 
 Examples:
 
+\b
   balcli config show
-
   balcli -p testnet config show --json | jq -r '.[] | select(.origin == "file") | .key'
 """
 
@@ -41,6 +48,13 @@ INIT_HELP = """Write a commented starter config file (every key with its default
 
 An existing file is never overwritten (exit 3) unless --force is given; the old file is then kept beside the
 new one as <name>.bak.
+
+Examples:
+
+\b
+  balcli config init && $EDITOR "$(balcli config path)"
+  balcli --config /etc/balcli/config.yaml config init
+  balcli config init --force   # replace it; the old one is kept as config.yaml.bak
 """
 
 

@@ -25,10 +25,9 @@ statistics (total_deposits, total_withdrawals) under it.
 
 Examples:
 
+\b
   balcli oauth balances
-
   balcli oauth balances --json | jq -r '.[] | select(.scope=="account") | "\\(.currency) \\(.balance)"'
-
   0 6 * * * balcli oauth balances -o csv > /var/lib/balcli/cryptofuse-$(date +\\%F).csv || mail -s 'balcli failed' ops
 """
 
@@ -39,10 +38,9 @@ values in every field) is shown once, and a total that changes during the run is
 
 Examples:
 
+\b
   balcli oauth history --currency USDTERC20 --type deposit
-
   balcli oauth history --json | jq -r '.[] | select(.type=="withdrawal") | .amount'
-
   30 6 * * * balcli oauth history --max-items 500 -o csv > /var/lib/balcli/history.csv || mail -s 'balcli failed' ops
 """
 

@@ -13,8 +13,8 @@ at it, then serves until Ctrl-C. The data is deterministic for a given --seed.
 
 Examples:
 
+\b
   balcli sandbox serve --port 8765
-
   balcli sandbox serve --latency-ms 200 --error-rate 0.05   # try retries and timeouts
 """
 
