@@ -57,5 +57,5 @@ def broker(
     pages = zoomex.asset_balance_pages(
         run.client, api, uid=uid.strip() if uid else None, coin=coin.strip().upper() if coin else None,
         page_size=page_size, max_items=max_items, rate_limit=run.rate_limit(zoomex.RATE_LIMIT),
-        on_page=run.progress.page)
+        on_page=run.progress.pager("customers"))
     run.render(zoomex.totals(pages) if total else pages, view)

@@ -160,7 +160,8 @@ class Run:
 
             self._client = HttpClient(timeout=float(self.settings.timeout.value),
                                       max_retries=int(self.settings.max_retries.value),
-                                      verbose=self.globals.verbose, on_wait=self.progress.wait)
+                                      verbose=self.globals.verbose, on_wait=self.progress.wait,
+                                      err=self.progress.stream(sys.stderr))
         return self._client
 
     @property
@@ -256,10 +257,29 @@ class Progress:
         sys.stderr.flush()
         self.shown = True
 
-    def page(self, pages: int, rows: int, total: Optional[int]) -> None:
+    def page(self, pages: int, rows: int, total: Optional[int], unit: str = "rows") -> None:
         of = f" of {total}" if total is not None else ""
-        self.state = f"{pages} page{'s' if pages != 1 else ''}, {rows}{of} rows"
+        self.state = f"{pages} page{'s' if pages != 1 else ''}, {rows}{of} {unit}"
         self._draw(self.state)
+
+    def pager(self, unit: str) -> Callable[[int, int, Optional[int]], None]:
+        """An ``on_page`` callback that counts ``unit`` (e.g. broker's customers) instead of rows."""
+        return lambda pages, rows, total: self.page(pages, rows, total, unit)
+
+    def stream(self, err: Any) -> Any:
+        """``err`` for other writers (warnings, -v logs): each write first clears the progress line, so that the
+        message starts on a clean line; the next page draws the progress again below it."""
+        progress = self
+
+        class _Clearing:
+            def write(self, text: str) -> int:
+                progress.done()
+                return err.write(text)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(err, name)
+
+        return _Clearing() if self.enabled else err
 
     def wait(self, seconds: float, reason: str) -> None:
         self._draw(f"{self.state + ' — ' if self.state else ''}waiting {seconds:.1f} s ({reason})")
