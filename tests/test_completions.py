@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,15 +70,43 @@ def test_bash_completes_profile_names_from_the_config(config_dir):
     assert bash_complete("balcli --profile ma") == ["main", "mainnet-2"]
 
 
-@pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_other_shells_load_the_script(shell):
+def shell_complete(shell: str, line: str, env: dict[str, str] | None = None) -> list[str]:
+    """What the committed zsh or fish script offers for the last word of ``line``, in that real shell.
+
+    zsh: after ``compinit``, the script is sourced and ``_arguments`` (what Typer's answer calls) is replaced by a
+    function that prints its spec, so no terminal is needed; the words are taken from the spec's quoted values.
+    fish: ``complete -C LINE`` prints the candidates, one per line (a tab then the description).
+    """
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
     script = ROOT / "completions" / completion_scripts.FILES[shell]
-    cmd = {"zsh": ["zsh", "-f", "-c", f"autoload -U compinit; compinit -u; source {script}"],
-           "fish": ["fish", "--no-config", "-c", f"source {script}; complete -C 'balcli sn'"]}[shell]
+    if shell == "zsh":
+        words = line.split(" ")
+        quoted = " ".join("''" if not w else w for w in words)
+        program = (f"autoload -U compinit; compinit -u; source {script}; "
+                   f"_arguments() {{ print -r -- \"$@\" }}; words=({quoted}); CURRENT={len(words)}; "
+                   "_balcli_completion")
+        cmd = ["zsh", "-f", "-c", program]
+    else:
+        cmd = ["fish", "--no-config", "-c", f"source {script}; complete -C '{line}'"]
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PATH": path}, timeout=60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})},
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
     if shell == "fish":
-        assert "snapshot" in proc.stdout
+        return [w.split("\t", 1)[0] for w in proc.stdout.splitlines() if w]
+    return re.findall(r'[( \n]"((?:[^"\\]|\\.)*)"', proc.stdout)
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_other_shells_complete_commands_and_choices(shell):
+    assert shell_complete(shell, "balcli sn") == ["snapshot"]
+    assert sorted(shell_complete(shell, "balcli snapshot --type ")) == ["futures", "margin", "spot"]
+    assert sorted(shell_complete(shell, "balcli auth set ")) == ["binance", "coinw", "cryptofuse", "zoomex"]
+    assert "--page-size" in shell_complete(shell, "balcli broker --p")
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_other_shells_complete_profile_names(shell, config_dir):
+    (config_dir / "config.yaml").write_text("profiles:\n  main: {}\n  testnet: {}\n")
+    assert sorted(shell_complete(shell, "balcli -p ")) == ["main", "testnet"]
