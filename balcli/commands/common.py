@@ -49,6 +49,14 @@ class CommonOptions:
         return next(iter(asked), None)
 
 
+def finite(value: Optional[float]) -> Optional[float]:
+    """Refuse NaN in a float option (a ``callback``): click's range check lets it through, since every
+    comparison with NaN is false, and ``--timeout nan`` would reach the transport (exit 1, not 2)."""
+    if value is not None and value != value:
+        raise typer.BadParameter(f"{value} is not a number")
+    return value
+
+
 _COMMON: list[tuple[str, Any]] = [
     ("format", Annotated[Optional[OutputFormat], typer.Option(
         "--format", "-o", help="Output format [env: BALCLI_FORMAT; default: table on a terminal, tsv otherwise].",
@@ -62,7 +70,7 @@ _COMMON: list[tuple[str, Any]] = [
         "--base-url", metavar="URL", help="Override the API host (testnet, proxy, sandbox).")]),
     ("timeout", Annotated[Optional[float], typer.Option(
         "--timeout", min=0.1, max=600, metavar="SECONDS", help="Per-request timeout [default: 10].",
-        show_default=False)]),
+        show_default=False, callback=finite)]),
     ("max_retries", Annotated[Optional[int], typer.Option(
         "--max-retries", min=0, max=20, metavar="N", help="Retries of a retryable failure [default: 4].",
         show_default=False)]),

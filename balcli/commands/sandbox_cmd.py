@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from balcli.commands.common import finite
 from balcli.errors import ConfigError
 
 HELP = """Run the sandbox exchange standalone on 127.0.0.1 (all five APIs on one port).
@@ -33,9 +34,9 @@ def serve(
                                           help="Affiliate invitees in the demo data.")] = 250,
     history: Annotated[int, typer.Option("--history", min=0, max=1_000_000,
                                          help="Cryptofuse balance-history entries.")] = 230,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, max=60_000,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, max=60_000, callback=finite,
                                               help="Delay added to every answer.")] = 0,
-    error_rate: Annotated[float, typer.Option("--error-rate", min=0.0, max=1.0,
+    error_rate: Annotated[float, typer.Option("--error-rate", min=0.0, max=1.0, callback=finite,
                                               help="Fraction of requests answered with HTTP 500.")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 7,
     rate_limits: Annotated[bool, typer.Option("--rate-limits/--no-rate-limits",
