@@ -11,7 +11,7 @@ import sys
 from typing import NoReturn
 
 from balcli import __version__
-from balcli.errors import BalcliError, ExitCode
+from balcli.errors import BalcliError, ExitCode, StdoutClosed
 
 DEBUG_FLAG = "--debug"
 
@@ -57,7 +57,7 @@ def run(args: list[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\nbalcli: interrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):  # `| head`: the reader has what it wanted
         _silence_stdout()
         return int(ExitCode.OK)
     except Exception as exc:  # a bug: say so briefly; the traceback only with --debug, never with locals

@@ -113,5 +113,9 @@ class ClockSkewError(ResponseError):
     default_hint = "sync the system clock (e.g. `timedatectl set-ntp true`); balcli already re-synced once"
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (``| head``): not a failure of balcli; the run ends quietly."""
+
+
 class Interrupted(BalcliError):
     exit_code = ExitCode.INTERRUPTED

@@ -159,3 +159,13 @@ def test_closed_stdout_does_not_wait_for_pages_in_flight():
     elapsed = time.monotonic() - started
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2 and proc.stderr == ""
     assert elapsed < 5, f"took {elapsed:.1f} s"  # a generous bound; before the fix it took about 8 s
+
+
+def test_closed_stdout_is_exit_0_for_balcli_itself(sandbox, sandbox_env):
+    """Not just the pipeline's status (head's): balcli's own, as `set -o pipefail` would see it."""
+    import sys
+
+    proc = subprocess.run(["bash", "-c", f"'{sys.executable}' -m balcli broker -o csv | head -1; "
+                           'echo "status=${PIPESTATUS[0]}" >&2'], capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "user_id,coin,total_balance\n"
+    assert proc.stderr == "status=0\n"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from balcli.errors import UsageError
+from balcli.errors import StdoutClosed, UsageError
 from balcli.render import OutputFormat
 from balcli.schema import View
 
@@ -212,8 +212,13 @@ class Run:
             yield from pages
             progress.done()  # before the table or JSON is drawn on the same terminal
 
-        return render(then_clear_progress(), view, fmt, fields=self.fields(view), header=not self.common.no_header,
-                      out=sys.stdout, err=sys.stderr, color=use_color(sys.stdout), footnotes=footnotes)
+        try:
+            return render(then_clear_progress(), view, fmt, fields=self.fields(view),
+                          header=not self.common.no_header, out=sys.stdout, err=sys.stderr,
+                          color=use_color(sys.stdout), footnotes=footnotes)
+        except BrokenPipeError:
+            # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
+            raise StdoutClosed from None
 
     def fields(self, view: View) -> Optional[list[str]]:
         from balcli.render import parse_fields
