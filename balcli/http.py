@@ -505,6 +505,16 @@ def _coinw_unauthorized(answer: Answer) -> None:
                     answer.status, None)
 
 
+def _coinw_code(answer: Answer, body: Any) -> str:
+    """The envelope's ``code`` as text; an answer without one is named as such (not as "code None")."""
+    if not isinstance(body, dict):
+        raise ResponseError(f"{answer.api.label} answer is not a JSON object", api_message=_snippet(answer.text))
+    if body.get("code") is None:
+        raise ResponseError(f"{answer.api.label} answered without 'code'", "the answer is not a CoinW envelope; "
+                            "check --base-url", api_message=_snippet(answer.text))
+    return str(body["code"])
+
+
 COINW_RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
 
 
@@ -522,9 +532,7 @@ def check_coinw_spot(answer: Answer) -> Any:
     if answer.status == 200 and not answer.text.strip():
         return {}
     body = answer.json()
-    if not isinstance(body, dict):
-        raise ResponseError(f"{label} answer is not a JSON object", api_message=_snippet(answer.text))
-    code = str(body.get("code"))
+    code = _coinw_code(answer, body)
     msg = body.get("msg") or body.get("message")
     if code in ("200", "0") and body.get("success") is not False and body.get("failed") is not True:
         return body.get("data")
@@ -549,9 +557,7 @@ def check_coinw_affiliate(answer: Answer) -> Any:
     _coinw_unauthorized(answer)
     http_failure(answer)
     body = answer.json()
-    if not isinstance(body, dict):
-        raise ResponseError(f"{label} answer is not a JSON object", api_message=_snippet(answer.text))
-    code = str(body.get("code"))
+    code = _coinw_code(answer, body)
     msg = body.get("msg") or body.get("message")
     if code == "0":
         if not isinstance(body.get("data"), dict):
