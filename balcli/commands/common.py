@@ -52,7 +52,9 @@ class CommonOptions:
 def finite(value: Optional[float]) -> Optional[float]:
     """Refuse NaN in a float option (a ``callback``): click's range check lets it through, since every
     comparison with NaN is false, and ``--timeout nan`` would reach the transport (exit 1, not 2)."""
-    if value is not None and value != value:
+    import math
+
+    if value is not None and math.isnan(value):
         raise typer.BadParameter(f"{value} is not a number")
     return value
 
