@@ -97,7 +97,6 @@ def indexed_pages(
         index, items = 0, first
         previous_keys: list[Hashable] | None = None
         while True:
-            submit_more()
             pages += 1
             if total != first_total:
                 warn(f"{label}: the total changed during the run ({first_total} -> {total}); "
@@ -123,6 +122,9 @@ def indexed_pages(
             if max_items is not None and rows + len(fresh) > max_items:
                 fresh = fresh[: max_items - rows]
             rows += len(fresh)
+            # Only now ask for the pages ahead: a page that shows the paging is broken (empty while rows are
+            # missing, a repeat, a row without its key) ends the run without sending more requests.
+            submit_more()
             on_page(pages, rows, total)
             yield fresh
             previous_keys = keys
