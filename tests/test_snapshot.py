@@ -275,6 +275,7 @@ def test_limit_above_7_without_a_window_warns(binance, cli):
     (["--start", "31d"], "more than 30 days ago"),
     (["--start", "2023-10-15T22:13:19Z"], "more than 30 days ago"),
     (["--end", "40d"], "--end"),
+    (["--start", "2099-01-01"], "is in the future"),
     (["--start", "yesterday"], "--start"),
     (["--end", "2023-13-01"], "--end"),
     (["--fields", "date,nope"], "nope"),

@@ -106,8 +106,8 @@ def check_window(start: datetime | None, end: datetime | None, now: datetime) ->
 
     - ``--start`` must be before ``--end``;
     - ``--end - --start`` must be shorter than 30 days (a date-to-date window of 30 calendar days is fine);
-    - ``--start`` may be at most 30 days before now (``--start 30d`` is the earliest); ``--end`` alone must be
-      within the last 30 days too (the API keeps no older snapshots).
+    - ``--start`` may be at most 30 days before now (``--start 30d`` is the earliest) and not in the future;
+      ``--end`` alone must be within the last 30 days too (the API keeps no older snapshots).
     """
     now_ms = to_ms(now)
     earliest = iso_utc(now_ms - LOOKBACK_MS)
@@ -121,6 +121,9 @@ def check_window(start: datetime | None, end: datetime | None, now: datetime) ->
     if start is not None and to_ms(start) < now_ms - LOOKBACK_MS:
         raise UsageError(f"--start {iso_utc(to_ms(start))} is more than 30 days ago; Binance keeps snapshots "
                          f"for the last month only", f"the earliest --start now is {earliest} (--start 30d)")
+    if start is not None and to_ms(start) > now_ms:
+        raise UsageError(f"--start {iso_utc(to_ms(start))} is in the future; a daily snapshot exists only for "
+                         "days that have ended", "give a --start in the last 30 days, e.g. --start 7d")
     if start is None and end is not None and to_ms(end) < now_ms - LOOKBACK_MS:
         raise UsageError(f"--end {iso_utc(to_ms(end))} is more than 30 days ago; Binance keeps snapshots "
                          "for the last month only", f"give an --end after {earliest}")
