@@ -46,7 +46,7 @@ def run(args: list[str]) -> int:
     try:
         from balcli.app import build_app, run_app
 
-        return run_app(build_app(), args)
+        return run_app(build_app(args), args)
     except BalcliError as exc:
         if debug:
             import traceback

@@ -11,13 +11,16 @@ bounded pool of threads (all under the source's one rate limiter) and still yiel
 from __future__ import annotations
 
 import math
+import threading
+from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-import threading
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from balcli.errors import ResponseError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future  # imported when pages are fetched concurrently
 
 T = TypeVar("T")
 # An empty page with a next cursor is legal ("do not stop merely because list is empty"), but a run of them
@@ -32,19 +35,93 @@ def _ignore(*_: Any) -> None:
     return None
 
 
+class SeenKeys:
+    """The row keys already yielded, to drop rows repeated across pages, in memory that stays small.
+
+    A run over 100,000 broker customers must stream in flat memory, but every key has to be remembered:
+    a plain set of the UID strings costs about 100 bytes a key (10 MB for 100,000), more than the rest of
+    the run grows. Keys that are integers or canonical decimal strings (``"101479471"``: no sign, no
+    leading zero, at most 18 digits, so that distinct strings are distinct numbers) are kept as 8-byte
+    entries of an open-addressing hash table in an ``array`` (2 MB for 100,000); any other key goes to an
+    ordinary set, and so does a key of the other type when a run mixes ``int`` and ``str`` keys (``123`` and
+    ``"123"`` stay distinct). Exact either way: nothing is dropped unless its key was really seen.
+    """
+
+    _EMPTY = -1  # no stored key is negative
+    _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: UIDs close together land far apart
+
+    __slots__ = ("_table", "_bits", "_count", "_kind", "_other")
+
+    def __init__(self) -> None:
+        self._bits = 10
+        self._table = array("q", [self._EMPTY]) * (1 << self._bits)
+        self._count = 0
+        self._kind: type | None = None  # str or int: the type of the keys the table holds
+        self._other: set[Hashable] = set()
+
+    def __len__(self) -> int:
+        return self._count + len(self._other)
+
+    def add(self, key: Hashable) -> bool:
+        """Remember ``key``; True if it is new."""
+        kind = type(key)
+        if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):
+            number = int(key)
+        elif kind is int and 0 <= key < 1 << 63:
+            number = key
+        else:
+            return self._add_other(key)
+        if self._kind is not kind:
+            if self._kind is not None:
+                return self._add_other(key)
+            self._kind = kind
+        if not self._insert(number):
+            return False
+        self._count += 1
+        if self._count * 2 > len(self._table):
+            self._grow()
+        return True
+
+    def _add_other(self, key: Hashable) -> bool:
+        if key in self._other:
+            return False
+        self._other.add(key)
+        return True
+
+    def _insert(self, number: int) -> bool:
+        table, mask = self._table, len(self._table) - 1
+        i = ((number * self._MIX) & 0xFFFFFFFFFFFFFFFF) >> (64 - self._bits)
+        while True:
+            found = table[i]
+            if found == self._EMPTY:
+                table[i] = number
+                return True
+            if found == number:
+                return False
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = self._table
+        self._bits += 1
+        self._table = array("q", [self._EMPTY]) * (1 << self._bits)
+        for number in old:
+            if number != self._EMPTY:
+                self._insert(number)
+
+
 def cursor_pages(
     fetch: Callable[[str | None], tuple[list[T], str | None]], *, key: Key[T], label: str,
     max_items: int | None = None, on_page: OnPage = _ignore,
 ) -> Iterator[list[T]]:
     """Follow ``next`` cursors from ``fetch(None)`` until an empty/absent cursor; yield deduplicated pages."""
     seen_cursors: set[str] = set()
-    seen_keys: set[Hashable] = set()
+    seen_keys = SeenKeys()
     cursor: str | None = None
     pages = rows = barren = 0
     while True:
         items, next_cursor = fetch(cursor)
         pages += 1
-        fresh = [item for item in items if not (key(item) in seen_keys or seen_keys.add(key(item)))]
+        fresh = [item for item in items if seen_keys.add(key(item))]
         barren = 0 if fresh else barren + 1
         if barren > MAX_BARREN_PAGES:
             raise ResponseError(f"{label}: {barren} pages in a row brought no new rows (after {pages} pages, "
@@ -78,7 +155,7 @@ def indexed_pages(
     first, total = fetch(0, page_size)
     size = len(first) if 0 < len(first) < page_size and total > len(first) else page_size
     first_total = total
-    seen: set[Hashable] = set()
+    seen = SeenKeys()
     rows = pages = 0
     target = _target(total, max_items)
     planned = math.ceil(target / size) if size else 0
@@ -115,7 +192,7 @@ def indexed_pages(
             if keys == previous_keys:
                 raise ResponseError(f"{label}: page {index + 1} repeats page {index} (pagination does not advance)",
                                     "the API's paging is inconsistent; run again later")
-            fresh = [item for item, k in zip(items, keys) if not (k in seen or seen.add(k))]
+            fresh = [item for item, k in zip(items, keys) if seen.add(k)]
             if not fresh and rows < target:
                 raise ResponseError(f"{label}: page {index + 1} brought no new rows ({rows} of {total} so far)",
                                     "the API's paging is inconsistent; run again later")
@@ -144,6 +221,8 @@ def indexed_pages(
 
 def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
     """Run ``fn(*args)`` on a daemon thread; at most ``concurrency`` of these exist at once (see ``ahead``)."""
+    from concurrent.futures import Future
+
     fut: Future = Future()
 
     def target() -> None:
