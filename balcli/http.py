@@ -15,10 +15,10 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TextIO
+from types import MappingProxyType
+from typing import Any, NamedTuple, TextIO
 from urllib.parse import urlencode
 
 from balcli import __version__
@@ -38,18 +38,16 @@ Params = list[tuple[str, Any]]
 
 # -- requests and answers -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
     method: str
     url: str  # without the query
     query: list[tuple[str, str]] | str  # pairs, or an exact pre-encoded string (Binance signs what it sends)
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     body: bytes | None = None
     log_note: str = ""  # e.g. the string to sign, minus the secret, shown under -vv
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     headers: Any  # case-insensitive mapping
     text: str

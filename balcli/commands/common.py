@@ -6,8 +6,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NamedTuple, Optional
 
 import typer
 
@@ -16,19 +15,28 @@ from balcli.render import OutputFormat
 from balcli.schema import View
 
 
-@dataclass
 class Globals:
-    profile: Optional[str] = None
-    config: Optional[str] = None
-    sandbox: bool = False
-    verbose: int = 0
-    debug: bool = False
+    """The root options (``balcli [--profile ...] COMMAND``), handed to every command as ``ctx.obj``."""
+
+    __slots__ = ("profile", "config", "sandbox", "verbose", "debug")
+
+    def __init__(self, profile: Optional[str] = None, config: Optional[str] = None, sandbox: bool = False,
+                 verbose: int = 0, debug: bool = False) -> None:
+        self.profile, self.config, self.sandbox = profile, config, sandbox
+        self.verbose, self.debug = verbose, debug
+
+    def __repr__(self) -> str:
+        return (f"Globals(profile={self.profile!r}, config={self.config!r}, sandbox={self.sandbox!r}, "
+                f"verbose={self.verbose!r}, debug={self.debug!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Globals) and all(getattr(self, k) == getattr(other, k)
+                                                  for k in self.__slots__)
 
 
 # -- the common options, declared once ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CommonOptions:
+class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
     format: Optional[OutputFormat] = None
     json: bool = False
     csv: bool = False
@@ -100,18 +108,19 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- the run context ----------------------------------------------------------------------------------
 
-@dataclass
 class Run:
     """Everything one command invocation needs; built from the Typer context and the common options."""
 
-    globals: Globals
-    common: CommonOptions
-    exchange: str
-    settings: Any = None
-    sandbox: Any = None
-    _client: Any = None
-    _progress: Any = None
-    extra_overrides: dict = field(default_factory=dict)
+    def __init__(self, globals: Globals, common: CommonOptions, exchange: str, settings: Any = None,
+                 sandbox: Any = None) -> None:
+        self.globals = globals
+        self.common = common
+        self.exchange = exchange
+        self.settings = settings
+        self.sandbox = sandbox
+        self._client: Any = None
+        self._progress: Any = None
+        self.extra_overrides: dict = {}
 
     @classmethod
     def start(cls, ctx: typer.Context, common: CommonOptions, exchange: str, **overrides: Any) -> "Run":
