@@ -1,6 +1,6 @@
 """The Typer application: global options and the command groups. Imported only to run a command line."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -23,7 +23,7 @@ def _complete_profile(incomplete: str) -> list[str]:
 
     try:
         return [name for name in config.profile_names() if name.startswith(incomplete)]
-    except Exception:  # completion must never print an error into the user's prompt
+    except Exception:  # noqa: BLE001 - completion must never print an error into the user's prompt
         return []
 
 
@@ -35,10 +35,10 @@ def _version(value: bool) -> None:
 
 def root(
     ctx: typer.Context,
-    profile: Annotated[Optional[str], typer.Option(
+    profile: Annotated[str | None, typer.Option(
         "--profile", "-p", help="Config profile [env: BALCLI_PROFILE; default: the file's default_profile, "
         "else 'default'].", show_default=False, autocompletion=_complete_profile)] = None,
-    config: Annotated[Optional[str], typer.Option(
+    config: Annotated[str | None, typer.Option(
         "--config", help="Config file [env: BALCLI_CONFIG; default: <user config dir>/balcli/config.yaml].",
         show_default=False)] = None,
     sandbox: Annotated[bool, typer.Option(
@@ -121,4 +121,4 @@ def run_app(app: typer.Typer, args: list[str]) -> int:
     return int(rv or 0)
 
 
-__all__ = ["build_app", "run_app", "UsageError"]
+__all__ = ["UsageError", "build_app", "run_app"]

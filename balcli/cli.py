@@ -60,7 +60,8 @@ def run(args: list[str]) -> int:
     except (StdoutClosed, BrokenPipeError):  # `| head`: the reader has what it wanted
         _silence_stdout()
         return int(ExitCode.OK)
-    except Exception as exc:  # a bug: say so briefly; the traceback only with --debug, never with locals
+    # A bug: say so briefly; the traceback only with --debug, never with locals.
+    except Exception as exc:  # noqa: BLE001
         if debug:
             import traceback
 

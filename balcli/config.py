@@ -198,9 +198,8 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any) ->
         value = str(value)
         if not _TZ_RE.match(value):
             bad = "must be a UTC offset such as +08:00, -05:00 or Z"
-    elif key in ("default_profile", "credentials_file"):
-        if not isinstance(value, str) or not value:
-            bad = "must be a non-empty string"
+    elif key in ("default_profile", "credentials_file") and (not isinstance(value, str) or not value):
+        bad = "must be a non-empty string"
     if bad:
         raise _fail(path, raw, keypath, f"{bad} (got {value!r})", "see config.example.yaml for every key")
     return value

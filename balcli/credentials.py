@@ -109,7 +109,7 @@ def _bounded(call: Callable[[], Any], note: Note | None, what: str) -> tuple[boo
     def target() -> None:
         try:
             box["result"] = call()
-        except Exception as exc:  # any backend failure means "no keyring here"
+        except Exception as exc:  # noqa: BLE001 - any backend failure means "no keyring here"
             box["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True, name="balcli-keyring")
@@ -131,7 +131,7 @@ def keyring_backend_usable() -> bool:
     try:
         import keyring
         from keyring.backends import fail
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken keyring install is no keyring, never a crash
         return False
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring):
@@ -139,9 +139,7 @@ def keyring_backend_usable() -> bool:
     name = type(backend).__module__ + "." + type(backend).__name__
     if name.startswith("keyring.backends.null."):
         return False
-    if name.startswith("keyring.backends.chainer.") and not getattr(backend, "backends", None):
-        return False
-    return True
+    return not (name.startswith("keyring.backends.chainer.") and not getattr(backend, "backends", None))
 
 
 def keyring_user(profile: str, exchange: str) -> str:
@@ -195,7 +193,7 @@ def read_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError:
         raise ConfigError(f"credentials file {path} is not valid YAML",
-                          f"fix it or remove it and run `balcli auth set`") from None
+                          "fix it or remove it and run `balcli auth set`") from None
     if not isinstance(data, dict):
         raise ConfigError(f"credentials file {path} must map profiles to exchanges",
                           "see the README's Credentials section")

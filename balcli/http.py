@@ -23,7 +23,14 @@ from urllib.parse import urlencode
 
 from balcli import __version__
 from balcli.errors import (
-    AuthError, BalcliError, ClockSkewError, Interrupted, NetworkError, RateLimitError, ResponseError, UsageError,
+    AuthError,
+    BalcliError,
+    ClockSkewError,
+    Interrupted,
+    NetworkError,
+    RateLimitError,
+    ResponseError,
+    UsageError,
 )
 
 USER_AGENT = f"balcli/{__version__}"
@@ -255,13 +262,13 @@ class HttpClient:
                 answer = self._send(api, prepared, attempt, waited, limiter)
                 api.observe(answer)
                 return api.check(answer)
-            except ClockSkewError as exc:
+            except ClockSkewError:
                 if resynced or not self._resync(api):
-                    raise exc
+                    raise
                 resynced = True
                 attempt -= 1  # the re-sync retry does not count against --max-retries
             except (RateLimitError, NetworkError) as exc:
-                if isinstance(exc, RateLimitError) and exc.banned or isinstance(exc, ServerRefused):
+                if (isinstance(exc, RateLimitError) and exc.banned) or isinstance(exc, ServerRefused):
                     raise
                 if attempt > self.max_retries:
                     if isinstance(exc, NetworkError) and self.max_retries:
@@ -376,7 +383,7 @@ def _not_json(constant: str) -> Any:
 
 def _looks_html(text: str) -> bool:
     head = text.lstrip()[:200].lower()
-    return head.startswith("<!doctype html") or head.startswith("<html") or "<body" in head
+    return head.startswith(("<!doctype html", "<html")) or "<body" in head
 
 
 def _snippet(text: str) -> str:

@@ -50,7 +50,7 @@ class SeenKeys:
     _EMPTY = -1  # no stored key is negative
     _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: UIDs close together land far apart
 
-    __slots__ = ("_table", "_bits", "_count", "_kind", "_other")
+    __slots__ = ("_bits", "_count", "_kind", "_other", "_table")
 
     def __init__(self) -> None:
         self._bits = 10
@@ -230,7 +230,7 @@ def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
             return
         try:
             fut.set_result(fn(*args))
-        except BaseException as exc:  # handed to the consumer, in page order
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in page order
             fut.set_exception(exc)
 
     threading.Thread(target=target, daemon=True, name="balcli-page").start()

@@ -7,8 +7,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from balcli import __version__
 
 HEAVY = ("requests", "rich", "keyring", "yaml", "urllib3", "pydantic")
@@ -75,7 +73,7 @@ def test_typer_app_never_shows_locals():
 
 
 def test_format_env_and_config_precedence(cli, monkeypatch, config_dir):
-    from balcli.commands.common import CommonOptions, Run  # noqa: F401 - the precedence lives there
+    from balcli.commands.common import CommonOptions, Run
     from balcli.render import OutputFormat
 
     (config_dir / "config.yaml").write_text("defaults: {format: csv}\n")

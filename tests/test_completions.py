@@ -82,7 +82,7 @@ def shell_complete(shell: str, line: str, env: dict[str, str] | None = None) -> 
     script = ROOT / "completions" / completion_scripts.FILES[shell]
     if shell == "zsh":
         words = line.split(" ")
-        quoted = " ".join("''" if not w else w for w in words)
+        quoted = " ".join(w if w else "''" for w in words)
         program = (f"autoload -U compinit; compinit -u; source {script}; "
                    f"_arguments() {{ print -r -- \"$@\" }}; words=({quoted}); CURRENT={len(words)}; "
                    "_balcli_completion")

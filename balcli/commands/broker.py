@@ -1,6 +1,6 @@
 """``balcli broker``: every direct customer's balances from the Zoomex broker endpoint."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,11 +28,11 @@ def register(app: typer.Typer) -> None:
 @common_options
 def broker(
     ctx: typer.Context,
-    uid: Annotated[Optional[str], typer.Option("--uid", help="Only this customer UID.")] = None,
-    coin: Annotated[Optional[str], typer.Option("--coin", help="Only this coin (e.g. USDT).")] = None,
+    uid: Annotated[str | None, typer.Option("--uid", help="Only this customer UID.")] = None,
+    coin: Annotated[str | None, typer.Option("--coin", help="Only this coin (e.g. USDT).")] = None,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=50,
                                            help="Customers per page (1..50).")] = 50,
-    max_items: Annotated[Optional[int], typer.Option(
+    max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N customers (the API pages by customer).")] = None,
     total: Annotated[bool, typer.Option("--total", help="Aggregate per coin instead of per customer.")] = False,
     testnet: Annotated[bool, typer.Option("--testnet", help="Use Zoomex's testnet host.")] = False,

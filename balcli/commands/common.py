@@ -6,7 +6,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Annotated, Any, NamedTuple, Optional
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -18,9 +18,9 @@ from balcli.schema import View
 class Globals:
     """The root options (``balcli [--profile ...] COMMAND``), handed to every command as ``ctx.obj``."""
 
-    __slots__ = ("profile", "config", "sandbox", "verbose", "debug")
+    __slots__ = ("config", "debug", "profile", "sandbox", "verbose")
 
-    def __init__(self, profile: Optional[str] = None, config: Optional[str] = None, sandbox: bool = False,
+    def __init__(self, profile: str | None = None, config: str | None = None, sandbox: bool = False,
                  verbose: int = 0, debug: bool = False) -> None:
         self.profile, self.config, self.sandbox = profile, config, sandbox
         self.verbose, self.debug = verbose, debug
@@ -37,16 +37,16 @@ class Globals:
 # -- the common options, declared once ---------------------------------------------------------------
 
 class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
-    format: Optional[OutputFormat] = None
+    format: OutputFormat | None = None
     json: bool = False
     csv: bool = False
-    fields: Optional[str] = None
+    fields: str | None = None
     no_header: bool = False
-    base_url: Optional[str] = None
-    timeout: Optional[float] = None
-    max_retries: Optional[int] = None
+    base_url: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
 
-    def chosen_format(self) -> Optional[OutputFormat]:
+    def chosen_format(self) -> OutputFormat | None:
         """The format the command line asked for (None: not given); conflicting requests are a usage error."""
         asked = {f for f, on in ((self.format, self.format is not None), (OutputFormat.json, self.json),
                                  (OutputFormat.csv, self.csv)) if on}
@@ -57,7 +57,7 @@ class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at st
         return next(iter(asked), None)
 
 
-def finite(value: Optional[float]) -> Optional[float]:
+def finite(value: float | None) -> float | None:
     """Refuse NaN in a float option (a ``callback``): click's range check lets it through, since every
     comparison with NaN is false, and ``--timeout nan`` would reach the transport (exit 1, not 2)."""
     import math
@@ -68,20 +68,20 @@ def finite(value: Optional[float]) -> Optional[float]:
 
 
 _COMMON: list[tuple[str, Any]] = [
-    ("format", Annotated[Optional[OutputFormat], typer.Option(
+    ("format", Annotated[OutputFormat | None, typer.Option(
         "--format", "-o", help="Output format [env: BALCLI_FORMAT; default: table on a terminal, tsv otherwise].",
         show_default=False, case_sensitive=False)]),
     ("json", Annotated[bool, typer.Option("--json", help="Shorthand for -o json.")]),
     ("csv", Annotated[bool, typer.Option("--csv", help="Shorthand for -o csv.")]),
-    ("fields", Annotated[Optional[str], typer.Option(
+    ("fields", Annotated[str | None, typer.Option(
         "--fields", metavar="A,B,C", help="Choose and order the columns (comma-separated field names).")]),
     ("no_header", Annotated[bool, typer.Option("--no-header", help="csv/tsv without the header line.")]),
-    ("base_url", Annotated[Optional[str], typer.Option(
+    ("base_url", Annotated[str | None, typer.Option(
         "--base-url", metavar="URL", help="Override the API host (testnet, proxy, sandbox).")]),
-    ("timeout", Annotated[Optional[float], typer.Option(
+    ("timeout", Annotated[float | None, typer.Option(
         "--timeout", min=0.1, max=600, metavar="SECONDS", help="Per-request timeout [default: 10].",
         show_default=False, callback=finite)]),
-    ("max_retries", Annotated[Optional[int], typer.Option(
+    ("max_retries", Annotated[int | None, typer.Option(
         "--max-retries", min=0, max=20, metavar="N", help="Retries of a retryable failure [default: 4].",
         show_default=False)]),
 ]
@@ -159,7 +159,7 @@ class Run:
 
     # credentials
 
-    def credentials(self, exchange: Optional[str] = None) -> Any:
+    def credentials(self, exchange: str | None = None) -> Any:
         from balcli import credentials
 
         exchange = exchange or self.exchange
@@ -213,7 +213,7 @@ class Run:
         return default_format(_isatty(sys.stdout))
 
     def render(self, pages: Iterable[list[dict]], view: View, *,
-               footnotes: Optional[Callable[[], list[str]]] = None) -> int:
+               footnotes: Callable[[], list[str]] | None = None) -> int:
         from balcli.render import render
 
         fmt = self.output_format()
@@ -231,7 +231,7 @@ class Run:
             # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
             raise StdoutClosed from None
 
-    def fields(self, view: View) -> Optional[list[str]]:
+    def fields(self, view: View) -> list[str] | None:
         from balcli.render import parse_fields
 
         return parse_fields(view, self.common.fields)
@@ -246,7 +246,7 @@ def validate_fields(common: CommonOptions, view: View) -> None:
 
 
 def _check_url(url: str) -> str:
-    if not (url.startswith("http://") or url.startswith("https://")) or len(url.split("://", 1)[1]) == 0:
+    if not (url.startswith(("http://", "https://"))) or len(url.split("://", 1)[1]) == 0:
         raise UsageError(f"--base-url {url!r} is not an http(s) URL", "give e.g. --base-url https://api.example.com")
     return url.rstrip("/")
 
@@ -281,12 +281,12 @@ class Progress:
         sys.stderr.flush()
         self.shown = True
 
-    def page(self, pages: int, rows: int, total: Optional[int], unit: str = "rows") -> None:
+    def page(self, pages: int, rows: int, total: int | None, unit: str = "rows") -> None:
         of = f" of {total}" if total is not None else ""
         self.state = f"{pages} page{'s' if pages != 1 else ''}, {rows}{of} {unit}"
         self._draw(self.state)
 
-    def pager(self, unit: str) -> Callable[[int, int, Optional[int]], None]:
+    def pager(self, unit: str) -> Callable[[int, int, int | None], None]:
         """An ``on_page`` callback that counts ``unit`` (e.g. broker's customers) instead of rows."""
         return lambda pages, rows, total: self.page(pages, rows, total, unit)
 

@@ -34,7 +34,7 @@ Examples:
 
 \b
   balcli snapshot --type margin --start 14d
-  balcli snapshot --start 2025-01-01 --end 2025-01-28 --json | jq -r '.[] | select(.asset=="BTC") | "\\(.date) \\(.free)"'
+  balcli snapshot --start 20d --end 10d --json | jq -r '.[] | select(.asset=="BTC") | "\\(.date) \\(.free)"'
   5 0 * * * balcli snapshot --start 1d -o csv >> /var/lib/balcli/snapshots.csv || mail -s 'balcli failed' ops
 """
 

@@ -21,10 +21,11 @@ answers that fraction of requests with HTTP 500; ``rate_limits=False`` turns eve
 changed while running); ``token_ttl`` is the Cryptofuse access-token lifetime in seconds (fractions allowed);
 ``limits`` overrides entries of ``DEFAULT_LIMITS`` (merged), e.g. ``{"binance": {"budget": 4800, "window": 1.0},
 "zoomex": {"count": 2, "window": 0.3}}``. Entries: ``zoomex`` (5 / 1 s per key), ``zoomex_ip`` (600 / 5 s ->
-HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete`` (5 / 2 s per key),
-``coinw_affiliate`` (5 / 1 s per key), ``cryptofuse`` (100 / 60 s per token owner): ``{"count", "window"}``,
-rolling windows (a request is refused when the requests accepted in the last ``window`` seconds already number
-``count``); ``binance``: ``{"weight": 2400, "budget": 12000, "window": 60.0, "ban": 120.0}``, calendar windows.
+HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete``
+(5 / 2 s per key), ``coinw_affiliate`` (5 / 1 s per key), ``cryptofuse`` (100 / 60 s per token owner):
+``{"count", "window"}``, rolling windows (a request is refused when the requests accepted in the last
+``window`` seconds already number ``count``); ``binance``: ``{"weight": 2400, "budget": 12000, "window": 60.0,
+"ban": 120.0}``, calendar windows.
 
 Attributes and methods:
 

@@ -183,7 +183,8 @@ class DemoData:
             assets, tot_asset, tot_liab = [], Decimal(0), Decimal(0)
             for asset in ("BTC", "USDT", "ETH"):
                 free, locked = _dec(rng, 5 if asset != "USDT" else 20000, 8), Decimal("0.00000000")
-                borrowed = _dec(rng, 1 if asset != "USDT" else 2000, 8) if rng.random() < 0.5 else Decimal(0).quantize(_Q8)
+                borrowed = (_dec(rng, 1 if asset != "USDT" else 2000, 8) if rng.random() < 0.5
+                            else Decimal(0).quantize(_Q8))
                 interest = (borrowed * Decimal("0.0002")).quantize(_Q8)
                 net = free + locked - borrowed - interest
                 tot_asset += (free + locked) * btc_price[asset]
