@@ -93,7 +93,7 @@ def server_error(status: int) -> Reply:
 def _charge(sb: Sandbox, req: Request) -> Reply | None:
     """Apply the IP weight budget; return the 429/418 reply when the call is refused."""
     spec = sb.limits["binance"]
-    window, weight, budget = float(spec["window"]), int(spec["weight"]), int(spec["budget"])
+    window, weight, budget = float(spec["window"]), int(spec["weight"]), int(spec["budget"])  # float-ok: seconds
     now = time.time()
     wid = math.floor(now / window)
     with _lock:
@@ -110,8 +110,8 @@ def _charge(sb: Sandbox, req: Request) -> Reply | None:
                 st["tripped"] = True
                 wait = (wid + 1) * window - now
                 return limited(sb, req, wait)
-            st["ban_until"] = now + float(spec["ban"])
-            wait = float(spec["ban"])
+            st["ban_until"] = now + float(spec["ban"])  # float-ok: seconds
+            wait = float(spec["ban"])  # float-ok: seconds
         else:
             st["used"] += weight
             return None
@@ -119,7 +119,7 @@ def _charge(sb: Sandbox, req: Request) -> Reply | None:
 
 
 def server_time(sb: Sandbox, req: Request) -> Reply:
-    window = float(sb.limits["binance"]["window"])
+    window = float(sb.limits["binance"]["window"])  # float-ok: seconds
     wid = math.floor(time.time() / window)
     with _lock:
         st = _weight_state(sb)

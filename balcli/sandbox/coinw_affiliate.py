@@ -37,7 +37,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .core import Reply, Request, html_reply, json_reply, parse_int
+from .core import Reply, Request, html_reply, json_reply, paging_faults, parse_int
 from .data import CST
 
 if TYPE_CHECKING:
@@ -154,15 +154,7 @@ def user_assets(sb: Sandbox, req: Request) -> Reply:
     page = page_no
     if page_no > 1 and req.take_fault("repeat_page") is not None:
         page = page_no - 1
-    chosen = matching[(page - 1) * page_size: page * page_size]
-    if req.take_fault("short_total") is not None:
-        chosen = []
-    opts = req.take_fault("unreachable_total")
-    if opts is not None:
-        total += int(opts.get("extra", 10))
-    opts = req.take_fault("total_changes")
-    if opts is not None:
-        total += int(opts.get("delta", 1))
+    chosen, total = paging_faults(req, matching[(page - 1) * page_size: page * page_size], total)
     rows = [sb.data.invitee_row(inv, quote, window["startTime"], window["endTime"]) for inv in chosen]
     return json_reply(200, {"code": "0", "msg": "success", "data": {"total": total, "list": rows}})
 

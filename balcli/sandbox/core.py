@@ -142,6 +142,20 @@ class RollingLimiter:
             return None
 
 
+def paging_faults(req: Request, page: list, total: int) -> tuple[list, int]:
+    """The paging faults shared by the page-number and offset APIs: ``short_total`` empties the page,
+    ``unreachable_total`` and ``total_changes`` inflate the reported total."""
+    if req.take_fault("short_total") is not None:
+        page = []
+    opts = req.take_fault("unreachable_total")
+    if opts is not None:
+        total += int(opts.get("extra", 10))
+    opts = req.take_fault("total_changes")
+    if opts is not None:
+        total += int(opts.get("delta", 1))
+    return page, total
+
+
 def retry_after_seconds(wait: float) -> str:
     """Retry-After header value: whole seconds, at least 1."""
     return str(max(1, math.ceil(wait)))

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from .core import Reply, Request, html_reply, json_reply, parse_int, retry_after_seconds
+from .core import Reply, Request, html_reply, json_reply, paging_faults, parse_int, retry_after_seconds
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -174,15 +174,7 @@ def history(sb: Sandbox, req: Request) -> Reply:
     start = offset
     if offset > 0 and req.take_fault("repeat_page") is not None:
         start = max(0, offset - limit)
-    page = [dict(h) for h in rows[start:start + limit]]
-    if req.take_fault("short_total") is not None:
-        page = []
-    opts = req.take_fault("unreachable_total")
-    if opts is not None:
-        total += int(opts.get("extra", 10))
-    opts = req.take_fault("total_changes")
-    if opts is not None:
-        total += int(opts.get("delta", 1))
+    page, total = paging_faults(req, [dict(h) for h in rows[start:start + limit]], total)
     return json_reply(200, {"history": page, "total": total, "limit": limit, "offset": offset})
 
 

@@ -112,7 +112,7 @@ def asset_balance(sb: Sandbox, req: Request) -> Reply:
         if sb.state.get("zoomex_ban_until", 0.0) > now_s:
             return banned(sb, req)
         if sb.limiter("zoomex_ip").acquire("127.0.0.1") is not None:
-            sb.state["zoomex_ban_until"] = now_s + float(sb.limits["zoomex_ip"].get("ban", 600.0))
+            sb.state["zoomex_ban_until"] = now_s + float(sb.limits["zoomex_ip"].get("ban", 600.0))  # float-ok: seconds
             return banned(sb, req)
     api_key = req.param("api_key")
     if not api_key or api_key not in sb.accounts:
