@@ -24,7 +24,6 @@ class View(NamedTuple):
     sum_fields: tuple[str, ...] = ()
     unit_field: str | None = None
     empty_note: str = "no balances"
-    notes: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -33,7 +33,6 @@ SEND_MARGIN_MS = 60_000  # see window_params
 DEFAULT_LIMIT, MIN_LIMIT = views.SNAPSHOT_DEFAULT_LIMIT, views.SNAPSHOT_MIN_LIMIT
 MAX_LIMIT = views.SNAPSHOT_MAX_LIMIT
 
-VIEWS = views.SNAPSHOT
 
 
 class BinanceApi(Api):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from balcli import signing, views
+from balcli import signing
 from balcli.amounts import amount_text
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_affiliate
@@ -27,7 +27,6 @@ CONCURRENCY = 4  # page requests in flight once the total is known (all under th
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WHERE = "CoinW invitee assets"
 
-VIEW = views.INVITEES
 
 
 class CoinwAffiliateApi(Api):

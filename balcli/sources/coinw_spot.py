@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing, views
+from balcli import signing
 from balcli.amounts import exact_sum, format_decimal, parse_amount
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_spot
@@ -22,8 +22,6 @@ COMPLETE_BALANCES = "returnCompleteBalances"
 RATE_LIMIT = 3.0  # returnBalances: requests per second per UID (API-SPEC §2.5)
 COMPLETE_RATE_LIMIT = 2.5  # returnCompleteBalances: 5 requests per 2 s per UID (API-SPEC §2.3)
 
-VIEW = views.SPOT
-COMPLETE_VIEW = views.SPOT_COMPLETE
 
 
 class CoinwSpotApi(Api):

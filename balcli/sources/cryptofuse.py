@@ -40,8 +40,6 @@ DEFAULT_PAGE_SIZE = views.OAUTH_DEFAULT_PAGE_SIZE
 CONCURRENCY = 4
 SCOPES = ("account", "sub_accounts")
 
-BALANCES_VIEW = views.OAUTH_BALANCES
-HISTORY_VIEW = views.OAUTH_HISTORY
 
 
 class CryptofuseApi(Api):

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing, views
+from balcli import signing
 from balcli.amounts import exact_sum, format_decimal
 from balcli.errors import ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_zoomex
@@ -18,8 +18,6 @@ SERVER_TIME = "/cloud/trade/v3/market/time"
 RATE_LIMIT = 5.0  # requests per second per UID (API-SPEC §1.1)
 MAX_PAGE_SIZE = 50
 
-VIEW = views.BROKER
-TOTAL_VIEW = views.BROKER_TOTAL
 
 
 class ZoomexApi(Api):
