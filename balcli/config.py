@@ -178,10 +178,10 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any) ->
     key = keypath[-1]
     bad = None
     if key in ("base_url", "testnet_base_url"):
-        if not (isinstance(value, str) and re.match(r"^https?://[^\s/]+", value)):
-            bad = "must be an http(s) URL"
-        else:
-            value = value.rstrip("/")
+        try:
+            value = check_url(value) if isinstance(value, str) else check_url("")
+        except ValueError as exc:
+            bad = f"must be an http(s) URL with a host; this one {exc}"
     elif key in ("timeout", "rate_limit"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:  # float-ok: seconds
             bad = "must be a positive number"
@@ -336,10 +336,32 @@ def load(
     )
 
 
-def _url(text: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", text):
-        raise ValueError(text)
+def check_url(text: str) -> str:
+    """A base URL without its trailing slash, or ValueError saying what is wrong with it. The one URL rule
+    for ``--base-url``, ``BALCLI_<EXCHANGE>_BASE_URL`` and the config file: a URL that ``requests`` cannot
+    send to must stop the run before any request, not be retried as a network failure."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("contains spaces or control characters")
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError when not a number from 0 to 65535
+    except ValueError:
+        raise ValueError("has an invalid host or port") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("has no host")
+    if port == 0:
+        raise ValueError("has port 0")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError("must not have a query or fragment")
     return text.rstrip("/")
+
+
+def _url(text: str) -> str:
+    return check_url(text)
 
 
 def _tz(text: str) -> str:

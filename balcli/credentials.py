@@ -72,10 +72,33 @@ def mask(value: str) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
-def _complete(exchange: str, fields: Mapping[str, Any]) -> dict[str, str] | None:
+def value_problem(value: str) -> str | None:
+    """Why a credential value cannot be used, or None. Keys and tokens travel in HTTP headers (latin-1 only)
+    and in signed strings: a pasted line break, a space or a typographic character (``…``) would fail there
+    as a network error or a crash, so every source (prompt, stdin, env, keyring, file) is held to this rule."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "contains spaces or control characters"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "contains a character that cannot be sent in an HTTP header (such as a pasted '…')"
+    return None
+
+
+def _complete(exchange: str, fields: Mapping[str, Any], name: Callable[[str], str] | None = None,
+              hint: str = "") -> dict[str, str] | None:
+    """The first complete field set, checked with ``value_problem``: a bad value is a ConfigError that says
+    ``name(field)`` (the variable, keyring entry or file key) and never the value."""
     for field_set in FIELD_SETS[exchange]:
         if all(isinstance(fields.get(f), str) and fields.get(f) for f in field_set):
-            return {f: fields[f] for f in field_set}
+            found = {f: fields[f] for f in field_set}
+            for f, value in found.items():
+                problem = value_problem(value)
+                if problem:
+                    where = name(f) if name else f"the {exchange} {f}"
+                    raise ConfigError(f"{where} {problem}",
+                                      hint or "check for a pasted line break or a wrong field")
+            return found
     return None
 
 
@@ -90,7 +113,8 @@ def from_env(exchange: str, env: Mapping[str, str] = os.environ) -> Credentials 
     present = {f: env[v] for f, v in ENV_VARS[exchange].items() if env.get(v)}
     if not present:
         return None
-    fields = _complete(exchange, present)
+    fields = _complete(exchange, present, lambda f: ENV_VARS[exchange][f],
+                       "set it again without the stray character (a pasted line break?), or unset it")
     if fields is None:
         missing = [ENV_VARS[exchange][f] for fs in FIELD_SETS[exchange] for f in fs
                    if f not in present and any(g in present for g in fs)]
@@ -157,9 +181,11 @@ def from_keyring(exchange: str, profile: str, note: Note | None = None) -> Crede
     if not ok or not raw:
         return None
     try:
-        fields = _complete(exchange, json.loads(raw))
-    except (ValueError, TypeError, AttributeError):
-        fields = None
+        entry = json.loads(raw)
+    except (ValueError, TypeError):
+        entry = None
+    fields = _complete(exchange, entry, lambda f: f"the keyring entry {SERVICE}/{user}: {f}",
+                       f"store it again with `balcli auth set {exchange}`") if isinstance(entry, dict) else None
     if fields is None:
         raise ConfigError(f"the keyring entry {SERVICE}/{user} is not a valid {exchange} credential",
                           f"store it again with `balcli auth set {exchange}`")
@@ -206,7 +232,9 @@ def from_file(exchange: str, profile: str, path: Path) -> Credentials | None:
     section = (read_file(path).get(profile) or {}).get(exchange)
     if not section:
         return None
-    fields = _complete(exchange, section if isinstance(section, dict) else {})
+    fields = _complete(exchange, section if isinstance(section, dict) else {},
+                       lambda f: f"{path}: {profile}.{exchange}.{f}",
+                       f"store it again with `balcli auth set {exchange} --store file`, or edit {path}")
     if fields is None:
         raise ConfigError(f"{path}: {profile}.{exchange} does not hold a complete {exchange} credential",
                           f"store it again with `balcli auth set {exchange} --store file`")

@@ -26,6 +26,7 @@ from balcli.errors import (
     AuthError,
     BalcliError,
     ClockSkewError,
+    ConfigError,
     Interrupted,
     NetworkError,
     RateLimitError,
@@ -303,6 +304,15 @@ class HttpClient:
         try:
             r = self.session.request(p.method, url, headers=p.headers, data=p.body, timeout=self.timeout,
                                      allow_redirects=False)
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema, requests.exceptions.InvalidHeader, UnicodeError) as exc:
+            # A request that cannot even be built: a retry cannot help, and it is not the network's fault.
+            # Only the exception's name: its text may quote a header value, that is, a key or token.
+            self._log_request(p, query, None, started, attempt, waited, None)
+            raise ConfigError(f"cannot send a request to {api.label} at {api.base_url}: the URL or a header "
+                              f"value is not valid ({type(exc).__name__})",
+                              "check --base-url / base_url, and the credentials for stray characters "
+                              "(`balcli auth status`)") from None
         except requests.Timeout:
             self._log_request(p, query, None, started, attempt, waited, None)
             raise NetworkError(f"{api.label} did not answer within {self.timeout:g} s",

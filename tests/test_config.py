@@ -105,7 +105,9 @@ def test_sandbox_origin(cli):
 
 
 @pytest.mark.parametrize(("var", "value"), [("BALCLI_TIMEOUT", "soon"), ("BALCLI_MAX_RETRIES", "99"),
-                                            ("BALCLI_FORMAT", "xml"), ("BALCLI_ZOOMEX_BASE_URL", "ftp://x")])
+                                            ("BALCLI_FORMAT", "xml"), ("BALCLI_ZOOMEX_BASE_URL", "ftp://x"),
+                                            ("BALCLI_BINANCE_BASE_URL", "http://127.0.0.1:99999"),
+                                            ("BALCLI_COINW_BASE_URL", "https:// spaces")])
 def test_bad_env_values_name_the_variable(cli, var, value):
     r = cli("config", "show", env={var: value})
     assert r.code == 3 and f"{var}={value!r} is not valid" in r.err
@@ -125,6 +127,10 @@ def test_bad_env_values_name_the_variable(cli, var, value):
     ("profiles:\n  p:\n    coinw:\n      timezone: CET\n", ":4: profiles.p.coinw.timezone: must be a UTC offset"),
     ("profiles:\n  p:\n    zoomex:\n      base_url: openapi.zoomex.com\n", ":4: profiles.p.zoomex.base_url: must"),
     ("defaults: [1, 2\n", "config.yaml:"),
+    ("profiles:\n  p:\n    binance:\n      base_url: http://127.0.0.1:99999\n",
+     ":4: profiles.p.binance.base_url: must be an http(s) URL with a host; this one has an invalid host or port"),
+    ("profiles:\n  p:\n    zoomex: {testnet_base_url: 'https:// spaces'}\n",
+     ":3: profiles.p.zoomex.testnet_base_url: must be an http(s) URL"),
 ])
 def test_bad_files_are_rejected_naming_file_key_and_line(cli, config_dir, text, message):
     path = write(config_dir, text)

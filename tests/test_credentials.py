@@ -245,3 +245,54 @@ def test_credentials_repr_and_mask():
     assert credentials.mask("short") == "………"
     t = credentials.Credentials("cryptofuse", {"token": "bearer-token-00000001"}, "file", "x")
     assert "bearer-token-00000001" not in repr(t)
+
+
+# -- values that cannot be sent: a ConfigError naming where they came from, never the value (exit 3) --------------
+
+BAD_VALUES = ["bad-key-000000001\n", "bad key-000000001", "bad-key-00000001…", "bad-key\x00-0000001"]
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_a_bad_value_in_the_environment_names_the_variable(bad):
+    with pytest.raises(ConfigError) as e:
+        credentials.resolve("zoomex", "default", None, env=env_of(key=bad))
+    assert str(e.value).startswith("BALCLI_ZOOMEX_API_KEY contains ")
+    assert "bad-key" not in str(e.value) + e.value.hint
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_a_bad_value_in_the_keyring_names_the_entry_and_field(memory_keyring, cfile, bad):
+    put_keyring(memory_keyring, api_key="ring-key-0000000001", api_secret=bad)
+    with pytest.raises(ConfigError) as e:
+        credentials.resolve("zoomex", "default", cfile, env={})
+    assert str(e.value).startswith("the keyring entry balcli/default/zoomex: api_secret contains ")
+    assert "bad-key" not in str(e.value) and "balcli auth set zoomex" in e.value.hint
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_a_bad_value_in_the_file_names_the_file_and_key(config_dir, bad):
+    path = creds_file(config_dir / "credentials.yaml",
+                      "default:\n  cryptofuse:\n    token: " + json.dumps(bad) + "\n")
+    with pytest.raises(ConfigError) as e:
+        credentials.resolve("cryptofuse", "default", path, env={})
+    assert str(e.value).startswith(f"{path}: default.cryptofuse.token contains ")
+    assert "bad-key" not in str(e.value)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("var", "bad"), [("BALCLI_ZOOMEX_API_KEY", "sandbox-zoomex-key-0001\n"),
+                                          ("BALCLI_ZOOMEX_API_KEY", "sandbox-zoomex-key-0001…"),
+                                          ("BALCLI_ZOOMEX_API_SECRET", "sandbox zoomex secret")])
+def test_a_pasted_line_break_or_ellipsis_is_exit_3_before_any_request(sandbox, sandbox_env, cli, var, bad):
+    """Was: retried 5 times as "cannot reach Zoomex: InvalidHeader" (exit 6), or an internal error (exit 1)."""
+    r = cli("broker", "--max-items", "1", "--json", env={var: bad})
+    assert (r.code, r.out) == (3, "")
+    assert r.err.startswith(f"balcli: error: {var} contains ")
+    assert "sandbox" not in r.err
+    assert sandbox.requests == []
+
+
+def test_auth_set_applies_the_same_rule(cli, memory_keyring):
+    r = cli("auth", "set", "cryptofuse", "--token", "--stdin", stdin="tok\u2026en-0000000000001\n")
+    assert r.code == 2 and "the Cryptofuse bearer token contains a character that cannot be sent" in r.err
+    assert memory_keyring.items == {}

@@ -24,6 +24,7 @@ from balcli import __version__, http
 from balcli.errors import (
     AuthError,
     ClockSkewError,
+    ConfigError,
     ExitCode,
     NetworkError,
     RateLimitError,
@@ -207,6 +208,39 @@ def test_connection_errors_and_timeouts_say_what_happened(rsps, no_sleep):
     with pytest.raises(NetworkError) as slow:
         client(max_retries=0, timeout=2.5).call(FakeApi(), "GET", PATH)
     assert "did not answer within 2.5 s" in str(slow.value) and "--timeout" in slow.value.hint
+
+
+class HeaderApi(FakeApi):
+    """Sends a header value that cannot go on the wire (a key with a pasted line break)."""
+
+    def prepare(self, method, path, params, now_ms):
+        p = super().prepare(method, path, params, now_ms)
+        return p._replace(headers={**p.headers, "X-BAPI-API-KEY": KEY + "\n"})
+
+
+@pytest.mark.parametrize("failure", [
+    requests.exceptions.InvalidURL("Failed to parse: http://127.0.0.1:99999"),
+    requests.exceptions.InvalidSchema("No connection adapters were found"),
+    requests.exceptions.MissingSchema("Invalid URL 'x': No scheme supplied"),
+    requests.exceptions.InvalidHeader(f"Invalid return character in header value: {KEY!r}"),
+    UnicodeEncodeError("latin-1", KEY + "\u2026", len(KEY), len(KEY) + 1, "ordinal not in range(256)"),
+])
+def test_a_request_that_cannot_be_built_is_not_retried_nor_a_crash(rsps, no_sleep, failure):
+    """Was: retried as "cannot reach ...: InvalidURL" (exit 6 after ~7 s), or internal error (exit 1)."""
+    rsps.get(URL, body=failure)
+    with pytest.raises(ConfigError) as info:
+        client(max_retries=4).call(FakeApi(), "GET", PATH)
+    assert len(rsps.calls) == 1 and no_sleep == []
+    assert info.value.exit_code == ExitCode.CONFIG
+    assert f"cannot send a request to Fake at {BASE}" in str(info.value) and type(failure).__name__ in str(info.value)
+    assert KEY not in str(info.value) + info.value.hint
+
+
+def test_a_header_with_a_line_break_is_refused_once_without_showing_it(rsps, no_sleep):
+    rsps.get(URL, json={})
+    with pytest.raises(ConfigError) as info:
+        client(max_retries=4).call(HeaderApi(), "GET", PATH)
+    assert no_sleep == [] and "(InvalidHeader)" in str(info.value) and KEY not in str(info.value)
 
 
 def test_max_retries_zero_means_exactly_one_attempt(rsps, no_sleep):

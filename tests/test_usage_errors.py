@@ -42,6 +42,9 @@ COMMON = [
     (["--base-url", "ftp://example.com"], "--base-url"),
     (["--base-url", "example.com"], "--base-url"),
     (["--base-url", "http://"], "--base-url"),
+    (["--base-url", "http://127.0.0.1:99999"], "--base-url"),  # requests' InvalidURL: was retried, exit 6
+    (["--base-url", "https:// spaces"], "--base-url"),
+    (["--base-url", "https://api.example.com/?x=1"], "--base-url"),
     (["--no-header=yes"], "--no-header"),
 ]
 

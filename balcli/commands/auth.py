@@ -200,12 +200,15 @@ def _keyring_entry(ex: str, profile: str, note: Any) -> str | None:
 
 
 def _checked(ex: str, field: str, value: str, where: str) -> str:
+    from balcli import credentials
+
     value = value.strip()
     what = f"{LABELS[ex]} {PROMPTS[field]}"
     if not value:
         raise UsageError(f"the {what} is empty ({where})", "give every field; nothing was stored")
-    if any(c.isspace() or not c.isprintable() for c in value):
-        raise UsageError(f"the {what} contains spaces or control characters ({where})",
+    problem = credentials.value_problem(value)
+    if problem:
+        raise UsageError(f"the {what} {problem} ({where})",
                          "check for a pasted line break or a wrong field; nothing was stored")
     return value
 

@@ -246,9 +246,13 @@ def validate_fields(common: CommonOptions, view: View) -> None:
 
 
 def _check_url(url: str) -> str:
-    if not (url.startswith(("http://", "https://"))) or len(url.split("://", 1)[1]) == 0:
-        raise UsageError(f"--base-url {url!r} is not an http(s) URL", "give e.g. --base-url https://api.example.com")
-    return url.rstrip("/")
+    from balcli.config import check_url
+
+    try:
+        return check_url(url)
+    except ValueError as exc:
+        raise UsageError(f"--base-url {url!r} is not a usable http(s) URL: it {exc}",
+                         "give e.g. --base-url https://api.example.com or http://127.0.0.1:8080") from None
 
 
 def _isatty(stream: Any) -> bool:
