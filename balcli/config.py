@@ -42,6 +42,8 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_RECV_WINDOW = 5000
 DEFAULT_COINW_TIMEZONE = "+08:00"
+TIMEOUT_RANGE = (0.1, 600.0)  # seconds, as --timeout accepts
+RATE_LIMIT_RANGE = (0.01, 1000.0)  # requests per second: one every 100 s at most, and never unthrottled
 
 # Keys allowed in each exchange section of a profile, with their validators (see _check_value).
 EXCHANGE_KEYS: dict[str, tuple[str, ...]] = {
@@ -183,8 +185,9 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any) ->
         except ValueError as exc:
             bad = f"must be an http(s) URL with a host; this one {exc}"
     elif key in ("timeout", "rate_limit"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:  # float-ok: seconds
-            bad = "must be a positive number"
+        low, high = TIMEOUT_RANGE if key == "timeout" else RATE_LIMIT_RANGE
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:  # float-ok
+            bad = f"must be a number from {low:g} to {high:g}"  # NaN and infinities fail the comparison too
     elif key in ("max_retries",):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
             bad = "must be a whole number from 0 to 20"
@@ -293,8 +296,9 @@ def load(
             text = env[env_var]
             try:
                 return Setting(convert(text) if convert else text, "env")
-            except ValueError:
-                raise ConfigError(f"{env_var}={text!r} is not valid",
+            except ValueError as exc:
+                reason = str(exc) if str(exc).startswith("must") else ""
+                raise ConfigError(f"{env_var}={text!r} is not valid{': ' + reason if reason else ''}",
                                   f"unset {env_var} or give it a valid value") from None
         if file_value is not None:
             return Setting(file_value, "file")
@@ -328,7 +332,7 @@ def load(
         config_path=path,
         config_exists=file is not None,
         credentials_file=creds,
-        timeout=pick("BALCLI_TIMEOUT", defaults.get("timeout"), DEFAULT_TIMEOUT, _positive),
+        timeout=pick("BALCLI_TIMEOUT", defaults.get("timeout"), DEFAULT_TIMEOUT, _timeout),
         max_retries=pick("BALCLI_MAX_RETRIES", defaults.get("max_retries"), DEFAULT_MAX_RETRIES, _retries),
         format=pick("BALCLI_FORMAT", defaults.get("format"), None, _format),
         exchanges=exchanges,
@@ -370,10 +374,11 @@ def _tz(text: str) -> str:
     return text
 
 
-def _positive(text: str) -> float:
+def _timeout(text: str) -> float:
     value = float(text)  # float-ok: a timeout in seconds, not an amount
-    if not value > 0:
-        raise ValueError(text)
+    low, high = TIMEOUT_RANGE
+    if not low <= value <= high:  # also NaN and infinities
+        raise ValueError(f"must be a number of seconds from {low:g} to {high:g}")
     return value
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from balcli import config
+from tests.conftest import ZOOMEX_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +107,8 @@ def test_sandbox_origin(cli):
 
 @pytest.mark.parametrize(("var", "value"), [("BALCLI_TIMEOUT", "soon"), ("BALCLI_MAX_RETRIES", "99"),
                                             ("BALCLI_FORMAT", "xml"), ("BALCLI_ZOOMEX_BASE_URL", "ftp://x"),
+                                            ("BALCLI_TIMEOUT", "inf"), ("BALCLI_TIMEOUT", "nan"),
+                                            ("BALCLI_TIMEOUT", "0.01"), ("BALCLI_TIMEOUT", "1e9"),
                                             ("BALCLI_BINANCE_BASE_URL", "http://127.0.0.1:99999"),
                                             ("BALCLI_COINW_BASE_URL", "https:// spaces")])
 def test_bad_env_values_name_the_variable(cli, var, value):
@@ -120,7 +123,15 @@ def test_bad_env_values_name_the_variable(cli, var, value):
     ("profiles:\n  main:\n    zoomex:\n      recv_windw: 5000\n", ":4: profiles.main.zoomex.recv_windw: unknown key"),
     ("profiles:\n  main:\n    kraken: {}\n", ":3: profiles.main.kraken: unknown key"),
     ("api_secret: hunter2\n", ":1: api_secret: unknown key"),
-    ("defaults:\n  timeout: -1\n", ":2: defaults.timeout: must be a positive number"),
+    ("defaults:\n  timeout: -1\n", ":2: defaults.timeout: must be a number from 0.1 to 600"),
+    ("defaults:\n  timeout: .inf\n", ":2: defaults.timeout: must be a number from 0.1 to 600 (got inf)"),
+    ("defaults: {timeout: .nan}\n", ":1: defaults.timeout: must be a number from 0.1 to 600 (got nan)"),
+    ("defaults:\n  timeout: 601\n", ":2: defaults.timeout: must be a number from 0.1 to 600"),
+    ("profiles:\n  p:\n    zoomex: {rate_limit: .nan}\n", ":3: profiles.p.zoomex.rate_limit: must be a number "
+     "from 0.01 to 1000 (got nan)"),
+    ("profiles:\n  p:\n    coinw:\n      rate_limit: 0.0000001\n", ":4: profiles.p.coinw.rate_limit: must be"),
+    ("profiles:\n  p:\n    binance:\n      rate_limit: .inf\n", ":4: profiles.p.binance.rate_limit: must be"),
+    ("profiles:\n  p:\n    cryptofuse:\n      rate_limit: 0\n", ":4: profiles.p.cryptofuse.rate_limit: must be"),
     ("defaults:\n  max_retries: 50\n", ":2: defaults.max_retries: must be a whole number from 0 to 20"),
     ("defaults:\n  format: xml\n", ":2: defaults.format: must be one of table, json, ndjson, csv, tsv"),
     ("profiles:\n  p:\n    binance: {recv_window: 0}\n", ":3: profiles.p.binance.recv_window: must be a whole"),
@@ -140,6 +151,19 @@ def test_bad_files_are_rejected_naming_file_key_and_line(cli, config_dir, text, 
     assert message in r.err
     r = cli("broker", "--json")  # every command reads it the same way, before any request
     assert r.code == 3 and message in r.err
+
+
+@pytest.mark.parametrize(("text", "env"), [("defaults: {timeout: .inf}\n", None),
+                                           ("defaults: {timeout: .nan}\n", None),
+                                           ("", {"BALCLI_TIMEOUT": "inf"})])
+def test_an_unusable_timeout_is_exit_3_before_any_output(cli, config_dir, text, env):
+    """Was: the tsv header, then internal error (OverflowError / ValueError), exit 1."""
+    write(config_dir, text)
+    r = cli("broker", "-o", "tsv", "--max-retries", "0",
+            env={**ZOOMEX_ENV, "BALCLI_ZOOMEX_BASE_URL": "http://127.0.0.1:9", **(env or {})})
+    assert (r.code, r.out) == (3, "")
+    assert ("BALCLI_TIMEOUT='inf' is not valid: must be a number of seconds from 0.1 to 600" in r.err if env
+            else "defaults.timeout: must be a number from 0.1 to 600" in r.err)
 
 
 def test_missing_explicit_config_file_is_exit_3(cli, tmp_path):
