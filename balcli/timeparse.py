@@ -18,21 +18,29 @@ EXAMPLES = "e.g. 2025-01-31, 2025-01-31T08:00:00+08:00, 2025-01-31 08:00Z, 7d or
 
 
 def parse_when(text: str, *, option: str, end: bool, now: datetime) -> datetime:
-    """An aware UTC datetime; ``UsageError`` naming ``option`` when the text is not a WHEN."""
+    """An aware UTC datetime; ``UsageError`` naming ``option`` when the text is not a WHEN, or names a moment
+    outside what a datetime can hold (``999999999d``, or ``9999-12-31`` as an end: OverflowError)."""
     value = text.strip()
+    try:
+        return _parse(value, end=end, now=now)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date, a datetime or an age",
+                         f"{option} takes an ISO date/datetime or an age ({EXAMPLES})") from None
+    except OverflowError:
+        raise UsageError(f"{option} {text!r} is too far from today",
+                         f"give a date between years 1 and 9999, or a shorter age ({EXAMPLES})") from None
+
+
+def _parse(value: str, *, end: bool, now: datetime) -> datetime:
     age = _AGE.match(value.lower())
     if age:
         return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     if value.lower() == "now":
         return now
-    try:
-        if _DATE.match(value):
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1, milliseconds=-1) if end else day
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date, a datetime or an age",
-                         f"{option} takes an ISO date/datetime or an age ({EXAMPLES})") from None
+    if _DATE.match(value):
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        return day + timedelta(days=1, milliseconds=-1) if end else day
+    parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
