@@ -1,7 +1,8 @@
 """Lazy page generators with the guards of SPEC §5: every page is fetched (never a silent subset), a cursor
 seen twice or a page that brings nothing new is an error (exit 7), never a hang; rows repeated across pages
 are dropped; a total that changes during the run is warned about; an empty page while rows are still missing
-is an error.
+is an error; pages that hold more rows than the reported total are all read (to a short or empty page), with a
+warning.
 
 Cursor pagination is sequential by nature (each cursor comes from the previous page). Page-number and offset
 pagination know every page's address once the first page gives the total, so the rest are fetched by a small
@@ -151,9 +152,15 @@ def indexed_pages(
 
     Page numbers are ``index + 1``; offsets are ``index * size``. ``size`` is ``page_size`` unless the first
     page shows the server caps it lower (a short first page while the total says more rows exist).
+
+    The reported total ends the run only while it is consistent with the pages: once the pages have held more
+    rows than it says, it is stale, and the run reads on (one page at a time) until a short or an empty page,
+    then warns. A total above the rows the pages hold ends with an empty page: an error (exit 7).
     """
     first, total = fetch(0, page_size)
-    size = len(first) if 0 < len(first) < page_size and total > len(first) else page_size
+    # A short first page is the server's cap unless it holds exactly the total: with more rows to come, or
+    # with more rows than the (then stale) total, the next pages are asked for at that size.
+    size = len(first) if 0 < len(first) < page_size and total != len(first) else page_size
     first_total = total
     seen = SeenKeys()
     rows = pages = 0
@@ -169,6 +176,9 @@ def indexed_pages(
         while concurrent and len(ahead) < concurrency and next_index < planned:
             ahead.append((next_index, _in_background(fetch, next_index, size)))
             next_index += 1
+
+    def beyond_total() -> None:
+        warn(f"{label}: the API reported a total of {total} but its pages held {rows} rows; every page was read")
 
     try:
         index, items = 0, first
@@ -187,7 +197,9 @@ def indexed_pages(
                     raise ResponseError(
                         f"{label}: page {index + 1} is empty but only {rows} of {total} rows were received",
                         "the API's paging is inconsistent; run again later")
-                on_page(pages, rows, total)
+                if rows > total and (max_items is None or rows < max_items):
+                    beyond_total()
+                on_page(pages, rows, total if rows <= total else None)
                 return
             if keys == previous_keys:
                 raise ResponseError(f"{label}: page {index + 1} repeats page {index} (pagination does not advance)",
@@ -196,16 +208,25 @@ def indexed_pages(
             if not fresh and rows < target:
                 raise ResponseError(f"{label}: page {index + 1} brought no new rows ({rows} of {total} so far)",
                                     "the API's paging is inconsistent; run again later")
+            if not fresh and rows > total and len(items) >= size:  # past a stale total, and not advancing
+                raise ResponseError(f"{label}: page {index + 1} brought no new rows after {rows} rows, beyond the "
+                                    f"reported total of {total}", "the API's paging is inconsistent; run again later")
             if max_items is not None and rows + len(fresh) > max_items:
                 fresh = fresh[: max_items - rows]
             rows += len(fresh)
+            done = max_items is not None and rows >= max_items
+            stale = not done and rows > total  # the total is too low: only a short page shows the end
             # Only now ask for the pages ahead: a page that shows the paging is broken (empty while rows are
-            # missing, a repeat, a row without its key) ends the run without sending more requests.
+            # missing, a repeat, a row without its key) ends the run without sending more requests. Pages past
+            # a stale total are not planned, so they are asked for one at a time.
             submit_more()
-            on_page(pages, rows, total)
+            on_page(pages, rows, None if stale else total)
             yield fresh
             previous_keys = keys
-            if rows >= target:
+            if stale and len(items) < size:
+                beyond_total()
+                return
+            if done or (not stale and rows >= target):
                 return
             index += 1
             if ahead and ahead[0][0] == index:

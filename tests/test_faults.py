@@ -320,6 +320,22 @@ def test_broken_pagination_exits_7_and_never_hangs(env, no_sleep, name, fault, o
     assert env.count(api=src.api) in requests  # the requests needed to see it, and no further page
 
 
+# A total below the rows the pages hold (the API's count is stale) must not end the run early: every page is read,
+# to the short page 3, with a warning. Before, a total of 1 ended the run after page 1 (100 of 230 rows, exit 0).
+@pytest.mark.parametrize("name,delta", [("invitees", -249), ("invitees", -5), ("oauth history", -229),
+                                        ("oauth history", -5)])
+def test_a_total_below_the_rows_is_never_a_silent_subset(env, no_sleep, name, delta):
+    src = SOURCES[name]
+    clean = clean_run(env, no_sleep, src, "--json")
+    env.inject("total_changes", api=src.api, delta=delta)
+    r = run_cli(*src.args, "--json")
+    assert (r.code, r.out) == (0, clean.out)
+    rows = len(json.loads(clean.out))
+    assert re.fullmatch(rf"balcli: warning: .*: the API reported a total of {rows + delta} but its pages held "
+                        rf"{rows} rows; every page was read\n", r.err), r.err
+    assert env.count(api=src.api) == src.requests  # page 3 is short: no request beyond a clean run's
+
+
 # -- clock skew -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ALL)

@@ -481,3 +481,85 @@ def test_duplicates_injected_across_page_boundaries_appear_exactly_once(listing,
         got = flat(indexed_pages(fetch_index, page_size=size, key=ident, label="T", max_items=max_items,
                                  concurrency=concurrency))
     assert got == expected_ids(total, max_items)
+
+
+# -- a reported total below the rows the pages hold -----------------------------------------------------------
+
+class LowTotalServer(IndexedServer):
+    """Serves the real rows but reports ``total`` (too low) with every page."""
+
+    def __init__(self, items: list[dict], total: int, **kwargs) -> None:
+        super().__init__(items, **kwargs)
+        self.reported = total
+
+    def slice(self, offset: int, size: int) -> tuple[list[dict], int]:
+        return super().slice(offset, size)[0], self.reported
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+@pytest.mark.parametrize("concurrency", [1, 3])
+@pytest.mark.parametrize("n,reported,requests", [
+    (25, 1, 3),  # page 1 already holds more rows than the total: read on to the short page 3
+    (25, 0, 3),  # a total of 0 with rows on page 1
+    (25, 23, 3),  # the last page holds more rows than the total says
+    (25, 19, 3),  # page 2 goes past the total (19 is not where a full page 2 ends)
+    (30, 1, 4),  # every page full: only an empty page 4 shows the end
+    (30, 15, 4),
+])
+def test_pages_beyond_the_reported_total_are_all_read_with_a_warning(style, concurrency, n, reported, requests):
+    server = LowTotalServer(rows(n), reported, style=style)
+    warnings = []
+    got = flat(indexed_pages(server.fetch, page_size=10, key=ident, label="Cryptofuse balance history",
+                             concurrency=concurrency, warn=warnings.append))
+    assert got == list(range(n))  # never a silent subset
+    assert warnings == [f"Cryptofuse balance history: the API reported a total of {reported} but its pages held "
+                        f"{n} rows; every page was read"]
+    assert len(server.requests) == requests
+
+
+def test_a_short_first_page_beyond_the_total_is_read_on_at_its_size():
+    # page 1 is short (20 of 50) and holds more than the total (3): a stale total or a server cap, or both;
+    # the next page at the size page 1 had tells which
+    server = LowTotalServer(rows(65), 3, cap=20)
+    warnings = []
+    assert flat(indexed_pages(server.fetch, page_size=50, key=ident, label="T", warn=warnings.append)) == \
+        list(range(65))
+    assert server.requests == [(1, 50), (2, 20), (3, 20), (4, 20)]
+    assert len(warnings) == 1 and "total of 3 but its pages held 65 rows" in warnings[0]
+
+
+def test_max_items_within_the_rows_beyond_a_low_total_needs_no_warning():
+    server = LowTotalServer(rows(30), 1)
+    warnings = []
+    assert flat(indexed_pages(server.fetch, page_size=10, key=ident, label="T", max_items=15,
+                              warn=warnings.append)) == list(range(15))
+    assert len(server.requests) == 2 and warnings == []
+
+
+def test_pages_beyond_the_total_that_bring_nothing_new_are_exit_7_not_a_hang():
+    def fetch(index, size):  # two pages, alternating for ever, under a total of 1
+        return rows(10, start=(index % 2) * 10), 1
+
+    got = []
+    with pytest.raises(ResponseError) as info:
+        for page in indexed_pages(fetch, page_size=10, key=ident, label="T"):
+            got.extend(r["id"] for r in page)
+    assert info.value.exit_code == 7 and got == list(range(20))
+    assert "page 3 brought no new rows after 20 rows, beyond the reported total of 1" in str(info.value)
+
+
+@FAST
+@given(listings(), st.sampled_from(["page", "offset"]), st.integers(0, 500))
+def test_a_low_total_is_never_a_silent_subset(listing, style, under):
+    """Every row, unless the low total is consistent with every page read (it ends where a full page ends):
+    then nothing in the answers shows that rows are missing, and the total is trusted."""
+    total, size, max_items, concurrency, cap = listing
+    reported = max(0, total - under)
+    server = LowTotalServer(rows(total), reported, cap=cap, style=style)
+    warnings = []
+    got = flat(indexed_pages(server.fetch, page_size=size, key=ident, label="T", max_items=max_items,
+                             concurrency=concurrency, warn=warnings.append))
+    if got != expected_ids(total, max_items):
+        effective = min(size, cap) if cap else size
+        assert got == expected_ids(reported, max_items) and reported % effective == 0 and reported > 0
+    assert bool(warnings) == (len(got) > reported and (max_items is None or len(got) < max_items))
