@@ -39,7 +39,9 @@ BODY_LOG_LIMIT = 4000
 REDACTED = "***"
 _REDACT_PARAMS = frozenset({"sign", "signature", "api_key"})
 _REDACT_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key", "x-mbx-apikey", "api_key", "sign", "authorization"})
-_TOKEN_RE = re.compile(r'("(?:access_token|refresh_token|client_secret|token)"\s*:\s*)"[^"]*"')
+# A token in a JSON body (also one cut short: the closing quote is optional) or in a form-encoded one.
+_TOKEN_RE = re.compile(r'("(?:access_token|refresh_token|client_secret|token)"\s*:\s*)"[^"]*"?')
+_FORM_TOKEN_RE = re.compile(r"(?<![\w-])((?:access_token|refresh_token|client_secret)=)[^&\s\"']*")
 
 Params = list[tuple[str, Any]]
 
@@ -67,7 +69,7 @@ class Answer(NamedTuple):
             return json.loads(self.text, parse_float=Decimal, parse_constant=_not_json)
         except ValueError:
             kind = "an HTML page" if _looks_html(self.text) else "invalid JSON"
-            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {_snippet(self.text)}",
+            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {_snippet(self)}",
                                 "the API may be down or a proxy is in the way; retry later or check --base-url"
                                 ) from None
 
@@ -210,10 +212,7 @@ class HttpClient:
         print(f"balcli: warning: {self.redact(text)}", file=self.err, flush=True)
 
     def redact(self, text: str) -> str:
-        text = _TOKEN_RE.sub(lambda m: m.group(1) + f'"{REDACTED}"', text)
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact_text(text, self._secrets)
 
     def _wait(self, seconds: float, reason: str) -> None:
         if seconds <= 0:
@@ -372,6 +371,17 @@ class HttpClient:
         return answer.json()
 
 
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every token-like value (JSON or form-encoded) and every known secret replaced. Redact a
+    whole text before cutting it: a token or secret cut in two no longer matches."""
+    text = _TOKEN_RE.sub(lambda m: m.group(1) + f'"{REDACTED}"', text)
+    text = _FORM_TOKEN_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_query(query: str) -> str:
     parts = []
     for part in query.split("&") if query else []:
@@ -396,8 +406,9 @@ def _looks_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html")) or "<body" in head
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
+def _snippet(answer: Answer) -> str:
+    """The start of an answer's body for an error message, redacted in full before it is cut."""
+    flat = " ".join(redact_text(answer.text, answer.api.secrets()).split())
     if not flat:
         return "(empty body)"
     return repr(flat[:120] + ("…" if len(flat) > 120 else ""))
@@ -480,7 +491,7 @@ def check_zoomex(answer: Answer) -> Any:
     msg = body.get("ret_msg") if isinstance(body, dict) else None
     if code is None:
         raise ResponseError(f"{label} answered without ret_code", "the answer is not a Zoomex v1 envelope; "
-                            "check --base-url", api_message=_snippet(answer.text))
+                            "check --base-url", api_message=_snippet(answer))
     if code == 0:
         if "result" not in body:
             raise ResponseError(f"{label} answer has no 'result'")
@@ -523,10 +534,10 @@ def _coinw_unauthorized(answer: Answer) -> None:
 def _coinw_code(answer: Answer, body: Any) -> str:
     """The envelope's ``code`` as text; an answer without one is named as such (not as "code None")."""
     if not isinstance(body, dict):
-        raise ResponseError(f"{answer.api.label} answer is not a JSON object", api_message=_snippet(answer.text))
+        raise ResponseError(f"{answer.api.label} answer is not a JSON object", api_message=_snippet(answer))
     if body.get("code") is None:
         raise ResponseError(f"{answer.api.label} answered without 'code'", "the answer is not a CoinW envelope; "
-                            "check --base-url", api_message=_snippet(answer.text))
+                            "check --base-url", api_message=_snippet(answer))
     return str(body["code"])
 
 
@@ -576,7 +587,7 @@ def check_coinw_affiliate(answer: Answer) -> Any:
     msg = body.get("msg") or body.get("message")
     if code == "0":
         if not isinstance(body.get("data"), dict):
-            raise ResponseError(f"{label} answer has no 'data' object", api_message=_snippet(answer.text))
+            raise ResponseError(f"{label} answer has no 'data' object", api_message=_snippet(answer))
         return body["data"]
     if code == "29001":
         raise _coinw_rate_limited(label, code, msg)

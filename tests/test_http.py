@@ -609,6 +609,38 @@ class Labelled(Api):
     label = "Exch"
 
 
+LONG_TOKEN = "9f8e" + "0123456789abcdef" * 10 + "beef"  # longer than the 120 characters an error message shows
+
+
+@pytest.mark.parametrize("body", [
+    '{"access_token":"' + LONG_TOKEN,  # cut short: no closing quote
+    '{"access_token": "' + LONG_TOKEN + '", "token_type": "Bearer"',
+    "access_token=" + LONG_TOKEN + "&token_type=bearer&expires_in=3600",  # form-encoded
+    "refresh_token=" + LONG_TOKEN + "&client_secret=" + LONG_TOKEN,
+])
+def test_a_token_in_an_unreadable_answer_is_redacted_before_the_message_is_cut(body):
+    """Was: the 120-character cut came before redaction, and only a JSON token with its closing quote was found,
+    so a truncated or form-encoded token endpoint answer showed the token in the error message."""
+    from balcli.sources.cryptofuse import CryptofuseApi, TokenEndpoint
+
+    for check, api in ((http.check_cryptofuse_token, TokenEndpoint(BASE, "client-id", "client-secret-00")),
+                       (check_cryptofuse, CryptofuseApi(BASE, "bearer-token-0000"))):
+        with pytest.raises(ResponseError) as info:
+            check(Answer(200, CaseInsensitiveDict(), body, api))
+        shown = str(info.value) + (info.value.hint or "")
+        assert "9f8e0123" not in shown and "***" in shown
+
+
+def test_a_known_secret_cut_in_two_by_the_message_is_still_redacted():
+    from balcli.sources.cryptofuse import TokenEndpoint
+
+    secret = "client-secret-" + "x" * 40
+    body = "<p>" + "a" * 80 + " bad client " + secret + "</p>"  # the secret straddles the 120th character
+    with pytest.raises(ResponseError) as info:
+        http.check_cryptofuse_token(Answer(200, CaseInsensitiveDict(), body, TokenEndpoint(BASE, "id", secret)))
+    assert "client-secret-x" not in str(info.value) and "bad client ***" in str(info.value)
+
+
 def answer(status: int, body, headers=None) -> Answer:
     text = body if isinstance(body, str) else json.dumps(body)
     return Answer(status, CaseInsensitiveDict(headers or {}), text, Labelled())

@@ -125,3 +125,21 @@ def test_local_credential_errors_never_show_a_secret(sb, cli, monkeypatch, confi
         r = cli("-vv", *args, "--json")
         assert_clean(sb, r, args)
     assert cli("broker").code == 3
+
+
+@pytest.mark.parametrize("body", ['{"access_token":"9f8e' + "0123456789abcdef" * 10 + "beef",
+                                  "access_token=9f8e" + "0123456789abcdef" * 10 + "beef&token_type=bearer"])
+def test_a_token_in_a_truncated_or_form_encoded_token_answer_is_never_shown(cli, body, no_sleep):
+    """Was: `balcli: error: ... invalid JSON: '{"access_token":"9f8e0123...'` (the token, cut at 120 chars)."""
+    import responses
+
+    base = "https://cf.example.test"
+    with responses.RequestsMock() as rsps:
+        rsps.post(base + "/o/token/", body=body)
+        r = cli("oauth", "balances", env={"BALCLI_CRYPTOFUSE_BASE_URL": base,
+                                          "BALCLI_CRYPTOFUSE_CLIENT_ID": ENV["BALCLI_CRYPTOFUSE_CLIENT_ID"],
+                                          "BALCLI_CRYPTOFUSE_CLIENT_SECRET": ENV["BALCLI_CRYPTOFUSE_CLIENT_SECRET"]})
+        assert len(rsps.calls) == 1
+    assert r.code == 7 and "Cryptofuse token endpoint answered HTTP 200 with invalid JSON" in r.err
+    assert "access_token" in r.err and "***" in r.err
+    assert "9f8e" not in r.err + r.out and "0123456789" not in r.err + r.out
