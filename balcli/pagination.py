@@ -45,7 +45,8 @@ class SeenKeys:
     leading zero, at most 18 digits, so that distinct strings are distinct numbers) are kept as 8-byte
     entries of an open-addressing hash table in an ``array`` (2 MB for 100,000); any other key goes to an
     ordinary set, and so does a key of the other type when a run mixes ``int`` and ``str`` keys (``123`` and
-    ``"123"`` stay distinct). Exact either way: nothing is dropped unless its key was really seen.
+    ``"123"`` stay distinct; so do ``0`` and ``False``). Exact either way: nothing is dropped unless its key
+    was really seen.
     """
 
     _EMPTY = -1  # no stored key is negative
@@ -84,9 +85,11 @@ class SeenKeys:
         return True
 
     def _add_other(self, key: Hashable) -> bool:
-        if key in self._other:
+        # Other keys than str are kept with their type: a plain set takes 0, False and 0.0 for one key.
+        entry = key if type(key) is str else (type(key), key)
+        if entry in self._other:
             return False
-        self._other.add(key)
+        self._other.add(entry)
         return True
 
     def _insert(self, number: int) -> bool:

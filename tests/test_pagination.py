@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from balcli.errors import ExitCode, NetworkError, ResponseError
-from balcli.pagination import cursor_pages, indexed_pages
+from balcli.pagination import SeenKeys, cursor_pages, indexed_pages
 
 
 def ident(item):
@@ -28,6 +28,18 @@ def rows(n: int, start: int = 0) -> list[dict]:
 
 def flat(pages) -> list:
     return [item["id"] for page in pages for item in page]
+
+
+# -- the key memory ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sequence", [["0", 0, False], ["1", 1, True, 1.0], ["x", None, 0, 0.0, False]])
+def test_seen_keys_keeps_keys_of_different_types_apart_in_the_fallback_set(sequence):
+    # the table holds the first kind of canonical key ("0"); an int key then goes to the fallback set, where a
+    # plain set would take False for 0 (hypothesis found ['0', 0, False] in test_performance)
+    seen = SeenKeys()
+    assert [seen.add(k) for k in sequence] == [True] * len(sequence)
+    assert [seen.add(k) for k in sequence] == [False] * len(sequence)
+    assert len(seen) == len(sequence)
 
 
 # -- cursor pages -------------------------------------------------------------------------------------------
