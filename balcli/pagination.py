@@ -125,7 +125,7 @@ def cursor_pages(
     while True:
         items, next_cursor = fetch(cursor)
         pages += 1
-        fresh = [item for item in items if seen_keys.add(key(item))]
+        fresh = _fresh(items, [key(item) for item in items], seen_keys)
         barren = 0 if fresh else barren + 1
         if barren > MAX_BARREN_PAGES:
             raise ResponseError(f"{label}: {barren} pages in a row brought no new rows (after {pages} pages, "
@@ -207,7 +207,7 @@ def indexed_pages(
             if keys == previous_keys:
                 raise ResponseError(f"{label}: page {index + 1} repeats page {index} (pagination does not advance)",
                                     "the API's paging is inconsistent; run again later")
-            fresh = [item for item, k in zip(items, keys) if seen.add(k)]
+            fresh = _fresh(items, keys, seen)
             if not fresh and rows < target:
                 raise ResponseError(f"{label}: page {index + 1} brought no new rows ({rows} of {total} so far)",
                                     "the API's paging is inconsistent; run again later")
@@ -241,6 +241,20 @@ def indexed_pages(
         # threads neither delay the exit nor are joined at interpreter shutdown; the caller cancels the client.
         for _, fut in ahead:
             fut.cancel()
+
+
+def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
+    """The items whose key no earlier page held; remember this page's keys.
+
+    Only rows repeated *across* pages are dropped (SPEC §5): two equal keys within one page are two rows (the
+    Cryptofuse history has no id, so two identical entries, e.g. equal deposits in the same second, share the
+    whole-row key).
+    """
+    new = [seen.add(k) for k in keys]
+    if all(new):
+        return items
+    first_here = {(type(k), k) for k, is_new in zip(keys, new) if is_new}  # typed, as SeenKeys keeps them
+    return [item for item, k, is_new in zip(items, keys, new) if is_new or (type(k), k) in first_here]
 
 
 def _in_background(fn: Callable[..., Any], *args: Any) -> Future:

@@ -336,6 +336,19 @@ def test_a_total_below_the_rows_is_never_a_silent_subset(env, no_sleep, name, de
     assert env.count(api=src.api) == src.requests  # page 3 is short: no request beyond a clean run's
 
 
+# Two identical entries in one page of history (no id: the whole row is the key) are two rows; before, the second
+# was dropped as a repeat and every run ended with exit 7 ("page 3 is empty but only 230 of 231 rows").
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+def test_identical_history_entries_within_a_page_are_all_rows(env, no_sleep, fmt):
+    history = env.data.history
+    history.insert(5, dict(history[5]))
+    r = run_cli("oauth", "history", "-o", fmt)
+    assert (r.code, r.err) == (0, "")
+    got = parse(r.out, fmt)
+    assert len(got) == len(history) == 231 and got[5] == got[6] != got[4]
+    assert env.count(api="cryptofuse") == 3
+
+
 # -- clock skew -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ALL)

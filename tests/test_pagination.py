@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from balcli.errors import ExitCode, NetworkError, ResponseError
-from balcli.pagination import SeenKeys, cursor_pages, indexed_pages
+from balcli.pagination import MAX_BARREN_PAGES, SeenKeys, cursor_pages, indexed_pages
 
 
 def ident(item):
@@ -313,6 +313,67 @@ def test_a_page_number_that_stops_advancing_ends_with_exit_7(concurrency):
 
     with pytest.raises(ResponseError, match="page 3 repeats page 2"):
         list(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=concurrency))
+
+
+# -- identical rows within one page ---------------------------------------------------------------------------
+# Only rows repeated across pages are dropped (SPEC §5). A page may hold two identical entries (Cryptofuse's
+# history has no id: two equal deposits in the same second have the same key): both are rows. Before, the
+# second was dropped as a repeat, and the run then ended with "page 2 is empty but only 30 of 31 rows".
+
+def with_twin(n: int, at: int) -> list[dict]:
+    items = rows(n)
+    items.insert(at, dict(items[at]))
+    return items
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+@pytest.mark.parametrize("n,size,at", [(30, 100, 5), (10, 10, 5), (25, 10, 18), (25, 10, 10)])
+def test_identical_rows_within_one_page_are_all_kept(style, n, size, at):
+    items = with_twin(n, at)
+    server = IndexedServer(items, style=style)
+    got = flat(indexed_pages(server.fetch, page_size=size, key=ident, label="T", concurrency=3))
+    assert got == [item["id"] for item in items]
+    assert len(server.requests) == math.ceil(len(items) / size)
+
+
+def test_identical_rows_within_one_page_are_kept_by_cursor_pages():
+    items = with_twin(7, 4)  # ids 0 1 2 3 4 4 5 6
+    script = {None: (items[0:3], "b"), "b": (items[3:6], "c"), "c": (items[5:8], None)}  # 4 again on page 3
+    pages = list(cursor_pages(CursorServer(items, 3, script), key=ident, label="T"))
+    assert [[r["id"] for r in p] for p in pages] == [[0, 1, 2], [3, 4, 4], [5, 6]]
+
+
+@pytest.mark.parametrize("pager", ["indexed", "cursor"])
+def test_a_row_of_an_earlier_page_is_dropped_however_often_a_later_page_repeats_it(pager):
+    first, second = rows(3), [*rows(1, start=1), *rows(1, start=1), *rows(2, start=3)]  # 1 twice, then 3 4
+    if pager == "indexed":
+        got = flat(indexed_pages(lambda i, s: ([first, second][i], 5), page_size=4, key=ident, label="T"))
+    else:
+        got = flat(cursor_pages(lambda c: (second, None) if c else (first, "b"), key=ident, label="T"))
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_a_page_holding_only_an_earlier_row_twice_is_still_no_new_rows():
+    def fetch(index, size):
+        return (rows(3) if index == 0 else [*rows(1), *rows(1)]), 10
+
+    with pytest.raises(ResponseError, match="page 2 brought no new rows"):
+        list(indexed_pages(fetch, page_size=3, key=ident, label="T"))
+
+
+def test_a_page_of_twins_that_repeats_the_page_before_is_still_exit_7():
+    def fetch(index, size):  # the server ignores the page number; its one page holds a twin
+        return [*rows(1), *rows(1), *rows(1, start=1)], 9
+
+    with pytest.raises(ResponseError, match="page 2 repeats page 1"):
+        list(indexed_pages(fetch, page_size=3, key=ident, label="T"))
+
+
+def test_cursor_pages_of_twins_of_earlier_rows_count_as_barren():
+    pages = {None: (rows(2), "c0")} | {f"c{i}": ([*rows(1), *rows(1)], f"c{i + 1}")
+                                       for i in range(MAX_BARREN_PAGES + 5)}
+    with pytest.raises(ResponseError, match="pages in a row brought no new rows"):
+        list(cursor_pages(lambda c: pages[c], key=ident, label="T"))
 
 
 # -- concurrency: bounded, and strictly in order ------------------------------------------------------------
