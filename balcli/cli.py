@@ -32,11 +32,44 @@ def _silence_stdout() -> None:
         pass
 
 
+# What a stream that cannot encode a character shows instead (see _tolerate_narrow_encodings).
+_LOOKALIKES = {"…": "...", "—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "→": "->"}
+
+
+def _lookalike(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.end]
+    return "".join(_LOOKALIKES.get(c) or c.encode("ascii", "backslashreplace").decode("ascii") for c in bad), exc.end
+
+
+def _tolerate_narrow_encodings() -> None:
+    """stdout/stderr in ASCII or latin-1 (``LC_ALL=C``/``POSIX`` without UTF-8 mode, ``PYTHONIOENCODING=ascii``,
+    an old terminal): a masked key's ``…`` or any other character the stream cannot encode would end the run
+    with UnicodeEncodeError halfway through the output. Such characters are written as ASCII look-alikes
+    (``...``) or ``\\uXXXX`` instead; a UTF-8 stream is left alone."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "…".encode(stream.encoding or "ascii")
+            continue
+        except (UnicodeError, LookupError):
+            pass
+        except AttributeError:  # not a text stream: nothing to adapt
+            continue
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            codecs.register_error("balcli-lookalike", _lookalike)
+            reconfigure(errors="balcli-lookalike")
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         sys.stdout.write(f"balcli {__version__}\n")
         sys.exit(0)
+    _tolerate_narrow_encodings()
     sys.exit(run(args))
 
 

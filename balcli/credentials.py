@@ -66,10 +66,21 @@ class Credentials(NamedTuple):  # not a dataclass: 10x cheaper to define at star
 
 
 def mask(value: str) -> str:
-    """``abcd…wxyz``; short values are hidden entirely."""
+    """``abcd…wxyz``; short values are hidden entirely. ``abcd...wxyz`` where stdout or stderr cannot encode
+    ``…`` (an ASCII locale), so that a table measures the key at the width it is shown."""
+    dots = "…" if _shows_ellipsis() else "..."
     if len(value) < 12:
-        return "…" * 3
-    return f"{value[:4]}…{value[-4:]}"
+        return dots * 3
+    return f"{value[:4]}{dots}{value[-4:]}"
+
+
+def _shows_ellipsis() -> bool:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "…".encode(getattr(stream, "encoding", None) or "utf-8")
+        except (UnicodeError, LookupError):
+            return False
+    return True
 
 
 def value_problem(value: str) -> str | None:

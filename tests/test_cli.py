@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from balcli import __version__
 
 HEAVY = ("requests", "rich", "keyring", "yaml", "urllib3", "pydantic")
@@ -106,3 +108,43 @@ def test_common_options_reach_the_command_as_one_object():
     for name in ("format", "json", "csv", "fields", "no_header", "base_url", "timeout", "max_retries", "uid"):
         assert name in params
     assert "common" not in params
+
+
+# -- stdout/stderr that cannot encode every character (an ASCII locale) -------------------------------------------
+
+def narrow_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BALCLI_", "LC_", "PYTHONIOENCODING", "PYTHONUTF8")) and k != "LANG"}
+    return {**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", **extra}
+
+
+NARROW = [pytest.param({"PYTHONIOENCODING": "ascii"}, id="PYTHONIOENCODING=ascii"),
+          pytest.param({"LC_ALL": "POSIX", "PYTHONUTF8": "0"}, id="LC_ALL=POSIX"),
+          pytest.param({"PYTHONIOENCODING": "latin-1"}, id="PYTHONIOENCODING=latin-1")]
+
+
+@pytest.mark.parametrize("encoding", NARROW)
+@pytest.mark.parametrize("fmt", ["tsv", "table", "json"])
+def test_auth_status_prints_in_an_ascii_locale(encoding, fmt):
+    """Was: the header line, then `internal error (UnicodeEncodeError)`, exit 1 (the `…` of a masked key)."""
+    proc = subprocess.run([sys.executable, "-m", "balcli", "--sandbox", "auth", "status", "-o", fmt],
+                          capture_output=True, env=narrow_env(**encoding), timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    out = proc.stdout.decode("ascii")
+    assert out.count("sand...0001") == 3 and "sand...ient" in out
+    if fmt == "table":  # the key column is measured as it is shown
+        lines = out.splitlines()
+        assert len({len(line.rstrip("\n")) for line in lines}) == 1, lines
+
+
+@pytest.mark.parametrize("encoding", NARROW)
+def test_an_error_message_with_a_character_the_terminal_lacks_is_still_shown(encoding):
+    env = narrow_env(**encoding, BALCLI_ZOOMEX_API_KEY="zoomex-key-0123\u2026", BALCLI_ZOOMEX_API_SECRET="s" * 16,
+                     BALCLI_ZOOMEX_BASE_URL="http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-m", "balcli", "broker", "--max-retries", "0"], capture_output=True,
+                          env=env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (3, b"")
+    err = proc.stderr.decode("ascii")
+    assert err.startswith("balcli: error: BALCLI_ZOOMEX_API_KEY contains ") and "\nhint: " in err
+    if "PYTHONIOENCODING" in encoding:  # (in the POSIX locale the variable itself is undecodable: "control characters")
+        assert "(such as a pasted '...')" in err
