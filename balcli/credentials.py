@@ -137,8 +137,17 @@ def from_env(exchange: str, env: Mapping[str, str] = os.environ) -> Credentials 
 
 # -- 2. keyring --------------------------------------------------------------------------------------
 
+_unresponsive: list[str] = []  # what the keyring was doing when it stopped answering (once per process)
+
+
 def _bounded(call: Callable[[], Any], note: Note | None, what: str) -> tuple[bool, Any]:
-    """Run a keyring call with a time limit; (ok, result). Exceptions and time-outs are skipped, noted under -v."""
+    """Run a keyring call with a time limit; (ok, result). Exceptions and time-outs are skipped, noted under -v.
+    After one time-out the keyring counts as unusable for the rest of the process: a locked keyring would
+    otherwise cost the full wait again for every exchange (``auth status``: four times)."""
+    if _unresponsive:
+        if note:
+            note(f"keyring skipped while {what}: it did not answer while {_unresponsive[0]}")
+        return False, None
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -151,6 +160,7 @@ def _bounded(call: Callable[[], Any], note: Note | None, what: str) -> tuple[boo
     thread.start()
     thread.join(KEYRING_TIMEOUT)
     if thread.is_alive():
+        _unresponsive.append(what)
         if note:
             note(f"keyring did not answer within {KEYRING_TIMEOUT:.0f} s while {what}; skipped")
         return False, None

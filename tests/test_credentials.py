@@ -161,8 +161,10 @@ class HangingKeyring(KeyringBackend):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.reads: list[str] = []
 
     def get_password(self, service, username):
+        self.reads.append(username)
         self.release.wait(30)  # a locked keyring waiting for an unlock dialog nobody will see
 
     def set_password(self, service, username, password):
@@ -182,8 +184,14 @@ def hanging(monkeypatch):
     backend = HangingKeyring()
     keyring.set_keyring(backend)
     monkeypatch.setattr(credentials, "KEYRING_TIMEOUT", 0.2)
+    monkeypatch.setattr(credentials, "_unresponsive", [], raising=False)  # each test is a new process
     yield backend
     backend.release.set()
+
+
+def new_process(monkeypatch):
+    """What a second run starts with: a keyring not yet known to hang."""
+    monkeypatch.setattr(credentials, "_unresponsive", [], raising=False)
 
 
 def test_no_backend_is_skipped_without_noise(cfile):
@@ -210,16 +218,27 @@ def test_broken_keyring_is_skipped_with_a_note(cfile):
 
 
 @pytest.mark.integration
-def test_hanging_keyring_never_stalls_a_run_and_is_noted_only_under_v(hanging, cfile, sandbox, cli):
+def test_hanging_keyring_never_stalls_a_run_and_is_noted_only_under_v(hanging, cfile, sandbox, cli, monkeypatch):
     sandbox.accounts[KEY] = SECRET
     started = time.monotonic()
     r = cli("broker", "--base-url", sandbox.base_url, "--max-items", "2", "--json")
     assert (r.code, r.err) == (0, "")
     assert len(r.json()) >= 2
+    new_process(monkeypatch)
     r = cli("-v", "broker", "--base-url", sandbox.base_url, "--max-items", "2", "--json")
     assert r.code == 0
     assert "balcli: keyring did not answer within 0 s while reading default/zoomex; skipped" in r.err
     assert time.monotonic() - started < 5
+
+
+def test_a_keyring_that_hung_once_is_not_asked_again_in_the_same_run(hanging, cli):
+    """Was: auth status waited the full bound for each of the four exchanges (4 x 3 s = 12 s)."""
+    r = cli("-v", "auth", "status", "--json")
+    assert r.code == 0 and [row["status"] for row in r.json()] == ["not configured"] * 4
+    assert hanging.reads == ["default/zoomex"]  # one wait, then skipped for coinw, binance and cryptofuse
+    assert r.err.count("keyring did not answer within 0 s while reading default/zoomex; skipped") == 1
+    assert r.err.count("balcli: keyring skipped while looking for a backend: it did not answer while reading "
+                       "default/zoomex\n") == 3
 
 
 def test_hanging_keyring_on_store_fails_clearly(hanging, cli):
