@@ -9,7 +9,9 @@ format    on a failure while pages are still arriving
 ========  ==========================================================================================
 json      nothing at all on stdout (all-or-nothing: every page is fetched before the first byte)
 ndjson    the whole rows of the pages already received, each ending in a newline
-csv/tsv   the header and the whole rows of the pages already received, each ending in a newline
+csv/tsv   the header and the whole rows of the pages already received, each ending in a newline; nothing
+          at all if no row arrived (the header goes out with the first rows, or at the end of an
+          empty result)
 table     nothing on stdout (a table is for reading as a whole; a partial total would mislead)
 ========  ==========================================================================================
 
@@ -207,25 +209,29 @@ def _write_csv(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO, h
     # RFC 4180 quoting by the csv module, "\n" line ends, None -> empty cell (None and "" read back alike).
     # The csv module quotes a field holding "\n" but not one holding a lone "\r" when the line end is "\n",
     # and a reader would split the record there; such rows are written with every field quoted instead.
+    # The header goes out with the first rows (or alone at the end of an empty result), never before: a run
+    # that fails before its first rows leaves stdout empty, not a header that reads like an empty result.
     buf = io.StringIO()
     minimal = csv.writer(buf, lineterminator="\n")
     quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    if header:
-        minimal.writerow(names)
-        out.write(buf.getvalue())
-        out.flush()
     count = 0
     for page in pages:
         if not page:
             continue
         buf.seek(0)
         buf.truncate()
+        if header and not count:
+            minimal.writerow(names)
         for row in page:
             cells = [_text(row.get(n), n) for n in names]
             (quoted if any("\r" in c for c in cells) else minimal).writerow(cells)
         out.write(buf.getvalue())
         out.flush()
         count += len(page)
+    if header and not count:
+        minimal.writerow(names)
+        out.write(buf.getvalue())
+        out.flush()
     return count
 
 
@@ -242,16 +248,18 @@ def _tsv_line(cells: Iterable[str]) -> str:
 
 
 def _write_tsv(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO, header: bool) -> int:
-    if header:
-        out.write(_tsv_line(names))
-        out.flush()
+    # The header as for csv: with the first rows, or alone at the end of an empty result.
+    head = _tsv_line(names) if header else ""
     count = 0
     for page in pages:
         if not page:
             continue
-        out.write("".join(_tsv_line(_text(row.get(n), n) for n in names) for row in page))
+        out.write(("" if count else head) + "".join(_tsv_line(_text(row.get(n), n) for n in names) for row in page))
         out.flush()
         count += len(page)
+    if head and not count:
+        out.write(head)
+        out.flush()
     return count
 
 

@@ -195,6 +195,25 @@ def test_streaming_formats_keep_whole_rows_when_a_page_fails(fmt):
     assert err.getvalue() == ""
 
 
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "tsv"])
+@pytest.mark.parametrize("before", [(), ([],)], ids=["no page", "an empty page"])
+def test_streaming_formats_write_nothing_when_no_row_arrived_before_a_failure(fmt, before):
+    # the csv/tsv header waits for the first rows (or the end of an empty result): a run that fails before
+    # any row (a ban, a refused key, the first page failing) leaves stdout empty, never a lone header that
+    # reads like an empty result in `> file.tsv`
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(NetworkError):
+        render(failing_after(*before), BROKER, OutputFormat(fmt), out=out, err=err)
+    assert out.getvalue() == "" and err.getvalue() == ""
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_the_header_goes_out_in_one_write_with_the_first_rows(fmt):
+    out = FlushLog()
+    render([[], ROWS[:1], ROWS[1:]], BROKER, OutputFormat(fmt), out=out, err=io.StringIO())
+    assert [s.count("\n") for s in out.flushed] == [2, 4]  # header + row 1, then rows 2 and 3
+
+
 # --- csv / tsv --------------------------------------------------------------------------------------------
 
 
