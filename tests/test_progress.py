@@ -18,13 +18,14 @@ pty = pytest.importorskip("pty")
 CLEAR = "\r\x1b[K"
 
 
-def run_on_pty(args: list[str], env: dict[str, str], *, stdout_on_pty: bool) -> tuple[int, str, str]:
+def run_on_pty(args: list[str], env: dict[str, str], *, stdout_on_pty: bool,
+               term: str = "xterm") -> tuple[int, str, str]:
     """Run balcli with stderr (and, if asked, stdout) on a pty; return (exit code, what the terminal showed,
     what stdout sent down its pipe)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "balcli", *args], stdin=subprocess.DEVNULL,
                             stdout=slave if stdout_on_pty else subprocess.PIPE, stderr=slave,
-                            env={**os.environ, **env, "COLUMNS": "120", "TERM": "xterm"})
+                            env={**os.environ, **env, "COLUMNS": "120", "TERM": term})
     os.close(slave)
     shown = b""
     piped = b""
@@ -72,6 +73,14 @@ def test_broker_progress_counts_customers(env):
     assert code == 0
     assert "6 pages, 300 customers" in shown  # the API pages by customer; the rows are more
     assert shown.endswith(CLEAR) and len(piped.splitlines()) > 300
+
+
+def test_a_dumb_terminal_gets_no_progress_line(env):
+    """Was: TERM=dumb (Emacs shells, some CI consoles) got the spinner and cursor-control escapes anyway."""
+    code, shown, piped = run_on_pty(["broker", "--page-size", "50", "-o", "json"], env, stdout_on_pty=False,
+                                    term="dumb")
+    assert code == 0 and len(piped.splitlines()) > 300
+    assert shown == ""  # no "6 pages, 300 customers", no "\r\x1b[K"
 
 
 def test_in_a_pipe_stderr_carries_nothing_but_warnings_and_errors(sandbox, env):

@@ -185,13 +185,14 @@ class Run:
 
     @property
     def progress(self) -> "Progress":
-        """Shown only when stderr is a terminal, never under -v (the log lines say it all), and not when rows
-        stream to the same terminal as they arrive (they would tangle with the progress line)."""
+        """Shown only when stderr is a terminal that understands cursor control (not ``TERM=dumb``), never under
+        -v (the log lines say it all), and not when rows stream to the same terminal as they arrive (they would
+        tangle with the progress line)."""
         if self._progress is None:
             streaming_to_tty = _isatty(sys.stdout) and self.output_format() not in (OutputFormat.table,
                                                                                     OutputFormat.json)
-            self._progress = Progress(enabled=_isatty(sys.stderr) and self.globals.verbose == 0
-                                      and not streaming_to_tty)
+            self._progress = Progress(enabled=_isatty(sys.stderr) and os.environ.get("TERM") != "dumb"
+                                      and self.globals.verbose == 0 and not streaming_to_tty)
         return self._progress
 
     def close(self) -> None:
