@@ -620,7 +620,7 @@ def check_binance(answer: Answer) -> Any:
         if retry is None and until:  # no Retry-After: the message still says when (epoch ms)
             retry = max(0.0, int(until.group(1)) / 1000 - time.time())  # float-ok: seconds
         raise RateLimitError(f"{label} has banned this IP (HTTP 418){_when(retry)}", banned=True, retry_after=retry,
-                             hint=f"do not retry before{_when(retry) or ' the ban lifts'}; the ban grows if you do",
+                             hint=f"do not retry{_when(retry) or ' before the ban lifts'}; the ban grows if you do",
                              api_code=code, api_message=msg)
     http_failure(answer)
     body = answer.json()

@@ -768,6 +768,11 @@ def test_retry_after_and_ban_details_are_kept_on_the_error():
         check_binance(answer(418, {"code": -1003, "msg": "banned"}, {"Retry-After": "120"}))
     assert ban.value.banned and ban.value.retry_after == 120.0
     assert re.search(r"until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(ban.value))
+    assert re.fullmatch(r"do not retry until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; the ban grows if you do",
+                        ban.value.hint)  # was "do not retry before until ..."
+    with pytest.raises(RateLimitError) as unknown:
+        check_binance(answer(418, {"code": -1003, "msg": "banned"}))
+    assert unknown.value.hint == "do not retry before the ban lifts; the ban grows if you do"
     with pytest.raises(RateLimitError) as limit:
         check_cryptofuse(answer(429, {}, {"Retry-After": "12"}))
     assert not limit.value.banned and limit.value.retry_after == 12.0
