@@ -120,7 +120,6 @@ class Run:
         self.sandbox = sandbox
         self._client: Any = None
         self._progress: Any = None
-        self.extra_overrides: dict = {}
 
     @classmethod
     def start(cls, ctx: typer.Context, common: CommonOptions, exchange: str, **overrides: Any) -> "Run":
@@ -189,9 +188,9 @@ class Run:
         -v (the log lines say it all), and not when rows stream to the same terminal as they arrive (they would
         tangle with the progress line)."""
         if self._progress is None:
-            streaming_to_tty = _isatty(sys.stdout) and self.output_format() not in (OutputFormat.table,
+            streaming_to_tty = isatty(sys.stdout) and self.output_format() not in (OutputFormat.table,
                                                                                     OutputFormat.json)
-            self._progress = Progress(enabled=_isatty(sys.stderr) and os.environ.get("TERM") != "dumb"
+            self._progress = Progress(enabled=isatty(sys.stderr) and os.environ.get("TERM") != "dumb"
                                       and self.globals.verbose == 0 and not streaming_to_tty)
         return self._progress
 
@@ -211,7 +210,7 @@ class Run:
             return OutputFormat(self.settings.format.value)
         from balcli.render import default_format
 
-        return default_format(_isatty(sys.stdout))
+        return default_format(isatty(sys.stdout))
 
     def render(self, pages: Iterable[list[dict]], view: View, *,
                footnotes: Callable[[], list[str]] | None = None) -> int:
@@ -256,7 +255,7 @@ def _check_url(url: str) -> str:
                          "give e.g. --base-url https://api.example.com or http://127.0.0.1:8080") from None
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -264,7 +263,7 @@ def _isatty(stream: Any) -> bool:
 
 
 def use_color(stream: Any) -> bool:
-    return _isatty(stream) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return isatty(stream) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 class Progress:
