@@ -56,12 +56,18 @@ class Prepared(NamedTuple):  # not a dataclass: 10x cheaper to define at start-u
     body: bytes | None = None
     log_note: str = ""  # e.g. the string to sign, minus the secret, shown under -vv
 
+    def __repr__(self) -> str:  # signed queries, keys and Basic credentials never reach a repr or a debugger
+        return f"Prepared({self.method} {self.url}, {len(self.headers)} headers (redacted))"
+
 
 class Answer(NamedTuple):
     status: int
     headers: Any  # case-insensitive mapping
     text: str
     api: Api
+
+    def __repr__(self) -> str:  # the body may carry a token (the OAuth token endpoint's answer)
+        return f"Answer({self.api.label} HTTP {self.status}, {len(self.text)} chars)"
 
     def json(self) -> Any:
         """The body as JSON with every non-integer number as an exact Decimal, or ResponseError (exit 7)."""

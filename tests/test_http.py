@@ -843,3 +843,19 @@ def test_redact_query_hides_only_the_signing_parameters():
     assert http.redact_query("a=1&sign=x&signature=y&api_key=z&timestamp=5") == \
         "a=1&sign=***&signature=***&api_key=***&timestamp=5"
     assert http.redact_query("") == ""
+
+
+def test_reprs_of_requests_and_answers_show_no_secret():
+    from balcli.http import Answer, Prepared
+
+    class Api:
+        label = "Cryptofuse"
+
+    prepared = Prepared("POST", "https://api.example/o/token/", [("api_key", "key-123456789")],
+                        {"Authorization": "Basic c2VjcmV0LWNsaWVudDpzZWNyZXQ="}, b"grant_type=client_credentials")
+    answer = Answer(200, {}, '{"access_token": "tok-abcdef123456"}', Api())
+    for shown in (repr(prepared), str(prepared), repr(answer), str(answer)):
+        for secret in ("key-123456789", "c2VjcmV0LWNsaWVudDpzZWNyZXQ=", "tok-abcdef123456", "grant_type"):
+            assert secret not in shown
+    assert repr(prepared) == "Prepared(POST https://api.example/o/token/, 1 headers (redacted))"
+    assert repr(answer) == "Answer(Cryptofuse HTTP 200, 36 chars)"
