@@ -36,10 +36,12 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     profile: Annotated[str | None, typer.Option(
-        "--profile", "-p", metavar="NAME", help="Config profile [env: BALCLI_PROFILE; default: the file's default_profile, "
-        "else 'default'].", show_default=False, autocompletion=_complete_profile)] = None,
+        "--profile", "-p", metavar="NAME",
+        help="Config profile [env: BALCLI_PROFILE; default: the file's default_profile, else 'default'].",
+        show_default=False, autocompletion=_complete_profile)] = None,
     config: Annotated[str | None, typer.Option(
-        "--config", metavar="PATH", help="Config file [env: BALCLI_CONFIG; default: <user config dir>/balcli/config.yaml].",
+        "--config", metavar="PATH",
+        help="Config file [env: BALCLI_CONFIG; default: <user config dir>/balcli/config.yaml].",
         show_default=False)] = None,
     sandbox: Annotated[bool, typer.Option(
         "--sandbox", envvar="BALCLI_SANDBOX", help="Run against the embedded sandbox exchange with demo "

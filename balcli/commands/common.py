@@ -176,7 +176,7 @@ class Run:
         if self._client is None:
             from balcli.http import HttpClient
 
-            self._client = HttpClient(timeout=float(self.settings.timeout.value),
+            self._client = HttpClient(timeout=float(self.settings.timeout.value),  # float-ok: seconds
                                       max_retries=int(self.settings.max_retries.value),
                                       verbose=self.globals.verbose, on_wait=self.progress.wait,
                                       err=self.progress.stream(sys.stderr))

@@ -108,9 +108,9 @@ def issue_token(sb: Sandbox, req: Request) -> Reply:
     token = hashlib.sha256(f"{sb.seed}:{client_id}:{n}:{time.time_ns()}".encode()).hexdigest()[:40]
     with _lock:
         _tokens(sb)[token] = {"owner": client_id, "scopes": set(requested),
-                              "expires": time.monotonic() + float(sb.token_ttl)}
+                              "expires": time.monotonic() + float(sb.token_ttl)}  # float-ok: seconds
     return json_reply(200, {"access_token": token, "token_type": "Bearer",
-                            "expires_in": math.ceil(float(sb.token_ttl)), "scope": scope,
+                            "expires_in": math.ceil(float(sb.token_ttl)), "scope": scope,  # float-ok: seconds
                             "issued_at": datetime.fromtimestamp(issued / 1000, timezone.utc)
                             .isoformat(timespec="seconds").replace("+00:00", "Z")},
                       [("Cache-Control", "no-store"), ("Pragma", "no-cache")])

@@ -273,7 +273,8 @@ class Sandbox:
             lim = self.state.get(f"limiter:{name}")
             if lim is None:
                 spec = self.limits[name]
-                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), float(spec["window"]))
+                window = float(spec["window"])  # float-ok: seconds
+                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), window)
             return lim
 
     # ------------------------------------------------------------------ faults
@@ -348,17 +349,17 @@ class Sandbox:
             self._sleep(self.latency_ms / 1000)
         opts = take("latency")
         if opts is not None:
-            self._sleep(float(opts.get("ms", 100)) / 1000)
+            self._sleep(float(opts.get("ms", 100)) / 1000)  # float-ok: seconds
         opts = take("timeout")
         if opts is not None:
-            self._sleep(float(opts.get("seconds", 30)))
+            self._sleep(float(opts.get("seconds", 30)))  # float-ok: seconds
         if take("drop") is not None:
             return Reply(0, b"", drop=True)
         if self.error_rate and self._random.random() < self.error_rate:
             applied.append("error_rate")
             return _server_error(module, 500, html=False)
         opts = self._take_fault(api, "error_rate", applied,
-                                when=lambda o: self._random.random() < float(o.get("rate", 0.5)))
+                                when=lambda o: self._random.random() < float(o.get("rate", 0.5)))  # float-ok: seconds
         if opts is not None:
             return _server_error(module, 500, html=bool(opts.get("html", False)))
         opts = take("http_error")
@@ -367,10 +368,10 @@ class Sandbox:
         if module is not None:
             opts = take("ban")
             if opts is not None:
-                return module.banned(self, req, float(opts.get("retry_after", 120)))
+                return module.banned(self, req, float(opts.get("retry_after", 120)))  # float-ok: seconds
             opts = take("rate_limit")
             if opts is not None:
-                return module.limited(self, req, float(opts.get("retry_after", 1)))
+                return module.limited(self, req, float(opts.get("retry_after", 1)))  # float-ok: seconds
         if route is None:
             return module.not_found(self, req) if module is not None else html_reply(404)
         reply = route[1](self, req)
