@@ -37,7 +37,8 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .core import Reply, Request, html_reply, json_reply, paging_faults, parse_int
+from .coinw_spot import banned  # noqa: F401 - one CoinW host, one ban page (the server looks it up here)
+from .core import Reply, Request, json_reply, paging_faults, parse_int
 from .data import CST
 
 if TYPE_CHECKING:
@@ -65,12 +66,6 @@ def error(code: int, msg: str, **kw: Any) -> Reply:
 
 def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     return error(29001, "API access frequently", rate_limited=True)
-
-
-def banned(sb: Sandbox, req: Request, retry_after: float = 1800) -> Reply:
-    reply = html_reply(403)
-    reply.rate_limited = True
-    return reply
 
 
 def not_found(sb: Sandbox, req: Request) -> Reply:
