@@ -7,6 +7,7 @@ import typer
 from balcli import __version__
 from balcli.commands.common import Globals
 from balcli.errors import ExitCode, UsageError
+from balcli.exchanges import SOURCE_COMMANDS
 
 HELP = """Inspect exchange balances: Zoomex broker customers, CoinW spot and affiliate invitees, Binance
 daily snapshots and Cryptofuse OAuth balances. Exact to the last decimal, every page, scriptable.
@@ -56,9 +57,10 @@ def root(
     ctx.obj = Globals(profile=profile, config=config, sandbox=sandbox, verbose=verbose, debug=debug)
 
 
-# Command name -> the module under balcli.commands that registers it, in the order --help lists them.
-COMMANDS = {"broker": "broker", "spot": "spot", "snapshot": "snapshot", "invitees": "invitees",
-            "oauth": "oauth", "auth": "auth", "config": "config_cmd", "sandbox": "sandbox_cmd"}
+# Command name -> the module under balcli.commands that registers it, in the order --help lists them: the
+# registry's source commands (each module named as its command), then the management commands.
+COMMANDS = {**{name: name for name in SOURCE_COMMANDS},
+            "auth": "auth", "config": "config_cmd", "sandbox": "sandbox_cmd"}
 # Root options that take a value (``--profile NAME``): what follows them is not the command name.
 _VALUE_OPTIONS = frozenset({"--profile", "-p", "--config"})
 _FLAG_OPTIONS = frozenset({"--sandbox", "--verbose", "--debug"})

@@ -26,36 +26,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from balcli import options
 from balcli.errors import ConfigError
+from balcli.exchanges import EXCHANGES, Exchange
 
-EXCHANGES = ("zoomex", "coinw", "binance", "cryptofuse")
-FORMATS = ("table", "json", "ndjson", "csv", "tsv")
-
-DEFAULT_BASE_URLS = {
-    "zoomex": "https://openapi.zoomex.com",
-    "coinw": "https://api.coinw.com",
-    "binance": "https://api.binance.com",
-    "cryptofuse": "https://api.cryptofuse.io",
-}
-ZOOMEX_TESTNET_URL = "https://openapi-testnet.zoomex.com"
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_RETRIES = 4
-DEFAULT_RECV_WINDOW = 5000
-DEFAULT_COINW_TIMEZONE = "+08:00"
-TIMEOUT_RANGE = (0.1, 600.0)  # seconds, as --timeout accepts
-RATE_LIMIT_RANGE = (0.01, 1000.0)  # requests per second: one every 100 s at most, and never unthrottled
-
-# Keys allowed in each exchange section of a profile, with their validators (see _check_value).
-EXCHANGE_KEYS: dict[str, tuple[str, ...]] = {
-    "zoomex": ("base_url", "testnet_base_url", "recv_window", "rate_limit"),
-    "coinw": ("base_url", "rate_limit", "timezone"),
-    "binance": ("base_url", "recv_window", "rate_limit"),
-    "cryptofuse": ("base_url", "rate_limit"),
-}
-DEFAULTS_KEYS = ("timeout", "max_retries", "format")
+DEFAULTS_KEYS = tuple(o.name for o in options.DEFAULTS)
 TOP_KEYS = ("default_profile", "defaults", "profiles", "credentials_file")
+_TOP_OPTIONS = {o.name: o for o in options.DEFAULTS}
 
-_TZ_RE = re.compile(r"^(?:Z|UTC|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$")
 
 
 def user_config_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -176,36 +154,21 @@ def _check_keys(path: Path, raw: _Raw, mapping: Any, prefix: tuple[str, ...], al
     return mapping
 
 
-def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any) -> Any:
-    key = keypath[-1]
-    bad = None
-    if key in ("base_url", "testnet_base_url"):
-        try:
-            value = check_url(value) if isinstance(value, str) else check_url("")
-        except ValueError as exc:
-            bad = f"must be an http(s) URL with a host; this one {exc}"
-    elif key in ("timeout", "rate_limit"):
-        low, high = TIMEOUT_RANGE if key == "timeout" else RATE_LIMIT_RANGE
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:  # float-ok
-            bad = f"must be a number from {low:g} to {high:g}"  # NaN and infinities fail the comparison too
-    elif key in ("max_retries",):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
-            bad = "must be a whole number from 0 to 20"
-    elif key == "recv_window":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60000:
-            bad = "must be a whole number of milliseconds from 1 to 60000"
-    elif key == "format":
-        if value not in FORMATS:
-            bad = f"must be one of {', '.join(FORMATS)}"
-    elif key == "timezone":
-        value = str(value)
-        if not _TZ_RE.match(value):
-            bad = "must be a UTC offset such as +08:00, -05:00 or Z"
-    elif key in ("default_profile", "credentials_file") and (not isinstance(value, str) or not value):
-        bad = "must be a non-empty string"
-    if bad:
-        raise _fail(path, raw, keypath, f"{bad} (got {value!r})", "see config.example.yaml for every key")
-    return value
+def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any,
+                 option: options.Option | None = None) -> Any:
+    """The value of a key, checked against its option's rule (``options``); a bad one names file, key and line."""
+    if option is None:  # a top-level key
+        if keypath[-1] in _TOP_OPTIONS:
+            option = _TOP_OPTIONS[keypath[-1]]
+        elif not isinstance(value, str) or not value:
+            raise _fail(path, raw, keypath, f"must be a non-empty string (got {value!r})",
+                        "see config.example.yaml for every key")
+        else:
+            return value
+    try:
+        return option.check(value)
+    except ValueError as exc:
+        raise _fail(path, raw, keypath, f"{exc} (got {value!r})", "see config.example.yaml for every key") from None
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]] | None:
@@ -230,12 +193,13 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str
     if not isinstance(profiles_raw, dict):
         raise _fail(path, raw, ("profiles",), "must be a mapping of profile names", "see config.example.yaml")
     for name, body in profiles_raw.items():
-        body = _check_keys(path, raw, body, ("profiles", str(name)), EXCHANGES)
+        body = _check_keys(path, raw, body, ("profiles", str(name)), tuple(EXCHANGES))
         profile: dict[str, dict[str, Any]] = {}
         for ex, section in body.items():
             keypath = ("profiles", str(name), ex)
-            section = _check_keys(path, raw, section, keypath, EXCHANGE_KEYS[ex])
-            profile[ex] = {k: _check_value(path, raw, keypath + (k,), v) for k, v in section.items()}
+            exchange = EXCHANGES[ex]
+            section = _check_keys(path, raw, section, keypath, tuple(o.name for o in exchange.keys))
+            profile[ex] = {k: _check_value(path, raw, keypath + (k,), v, exchange.key(k)) for k, v in section.items()}
         profiles[str(name)] = profile
     return result, profiles
 
@@ -304,25 +268,8 @@ def load(
             return Setting(file_value, "file")
         return Setting(default, "default")
 
-    exchanges: dict[str, dict[str, Setting]] = {}
-    for ex in EXCHANGES:
-        sec = section.get(ex, {})
-        prefix = f"BALCLI_{ex.upper()}_"
-        s: dict[str, Setting] = {
-            "base_url": pick(prefix + "BASE_URL", sec.get("base_url"), DEFAULT_BASE_URLS[ex], _url),
-            "rate_limit": pick(None, sec.get("rate_limit"), None),
-        }
-        if ex in ("zoomex", "binance"):
-            s["recv_window"] = pick(None, sec.get("recv_window"), DEFAULT_RECV_WINDOW)
-        if ex == "zoomex":
-            s["testnet_base_url"] = pick(None, sec.get("testnet_base_url"), ZOOMEX_TESTNET_URL)
-        if ex == "coinw":
-            s["timezone"] = pick("BALCLI_COINW_TIMEZONE", sec.get("timezone"), DEFAULT_COINW_TIMEZONE, _tz)
-        if sandbox_url:
-            s["base_url"] = Setting(sandbox_url, "sandbox")
-            if ex == "zoomex":
-                s["testnet_base_url"] = Setting(sandbox_url, "sandbox")
-        exchanges[ex] = s
+    exchanges = {ex.name: _exchange_settings(ex, section.get(ex.name, {}), pick, sandbox_url)
+                 for ex in EXCHANGES.values()}
 
     cred_default = user_config_dir(env) / "credentials.yaml"
     creds = (Setting(Path(top["credentials_file"]).expanduser(), "file") if "credentials_file" in top
@@ -332,12 +279,26 @@ def load(
         config_path=path,
         config_exists=file is not None,
         credentials_file=creds,
-        timeout=pick("BALCLI_TIMEOUT", defaults.get("timeout"), DEFAULT_TIMEOUT, _timeout),
-        max_retries=pick("BALCLI_MAX_RETRIES", defaults.get("max_retries"), DEFAULT_MAX_RETRIES, _retries),
-        format=pick("BALCLI_FORMAT", defaults.get("format"), None, _format),
+        timeout=pick("BALCLI_TIMEOUT", defaults.get("timeout"), options.TIMEOUT.default, options.TIMEOUT.parse),
+        max_retries=pick("BALCLI_MAX_RETRIES", defaults.get("max_retries"), options.MAX_RETRIES.default,
+                         options.MAX_RETRIES.parse),
+        format=pick("BALCLI_FORMAT", defaults.get("format"), None, options.FORMAT.parse),
         exchanges=exchanges,
         sandbox=bool(sandbox_url),
     )
+
+
+def _exchange_settings(exchange: Exchange, section: Mapping[str, Any], pick: Any,
+                       sandbox_url: str | None) -> dict[str, Setting]:
+    """One exchange's keys (registry order): env (where the key has a variable) > file > default; --sandbox
+    points every URL at the sandbox."""
+    settings = {}
+    for option in exchange.keys:
+        env_var = exchange.env_var(option.name) if option.name in exchange.env_keys else None
+        settings[option.name] = pick(env_var, section.get(option.name), option.default, option.parse)
+        if sandbox_url and option.kind == "url":
+            settings[option.name] = Setting(sandbox_url, "sandbox")
+    return settings
 
 
 def check_url(text: str) -> str:
@@ -362,34 +323,3 @@ def check_url(text: str) -> str:
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         raise ValueError("must not have a query or fragment")
     return text.rstrip("/")
-
-
-def _url(text: str) -> str:
-    return check_url(text)
-
-
-def _tz(text: str) -> str:
-    if not _TZ_RE.match(text):
-        raise ValueError(text)
-    return text
-
-
-def _timeout(text: str) -> float:
-    value = float(text)  # float-ok: a timeout in seconds, not an amount
-    low, high = TIMEOUT_RANGE
-    if not low <= value <= high:  # also NaN and infinities
-        raise ValueError(f"must be a number of seconds from {low:g} to {high:g}")
-    return value
-
-
-def _retries(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 20:
-        raise ValueError(text)
-    return value
-
-
-def _format(text: str) -> str:
-    if text not in FORMATS:
-        raise ValueError(text)
-    return text

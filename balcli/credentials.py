@@ -23,22 +23,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from balcli.errors import ConfigError
+from balcli.exchanges import EXCHANGES, SECRET_FIELDS
 
 SERVICE = "balcli"
 KEYRING_TIMEOUT = 3.0  # seconds; a keyring call that takes longer is abandoned and skipped
 
-# The field sets an exchange accepts, in prompt order. Cryptofuse takes either a client id + secret or a token.
-FIELD_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "zoomex": (("api_key", "api_secret"),),
-    "coinw": (("api_key", "api_secret"),),
-    "binance": (("api_key", "api_secret"),),
-    "cryptofuse": (("client_id", "client_secret"), ("token",)),
-}
-SECRET_FIELDS = frozenset({"api_secret", "client_secret", "token"})
-ENV_VARS: dict[str, dict[str, str]] = {
-    ex: {f: f"BALCLI_{ex.upper()}_{f.upper()}" for fields in sets for f in fields}
-    for ex, sets in FIELD_SETS.items()
-}
+# The field sets each exchange accepts (in prompt order), which fields are secret, and their env variables.
+FIELD_SETS: dict[str, tuple[tuple[str, ...], ...]] = {e.name: e.field_sets for e in EXCHANGES.values()}
+ENV_VARS: dict[str, dict[str, str]] = {e.name: e.env_vars() for e in EXCHANGES.values()}
 
 Note = Callable[[str], None]
 
@@ -307,8 +299,9 @@ def write_private(path: Path, text: str) -> None:
 
 # -- OAuth token cache ----------------------------------------------------------------------------------
 
-def token_cache_path(config_dir: Path, profile: str) -> Path:
-    return config_dir / "cache" / f"cryptofuse-token-{profile}.json"
+def token_cache_path(config_dir: Path, profile: str, exchange: str) -> Path:
+    """Where an exchange's fetched OAuth token is cached for a profile (0600, in a 0700 folder)."""
+    return config_dir / "cache" / f"{exchange}-token-{profile}.json"
 
 
 def cached_token(path: Path, client_id: str, now: float) -> str | None:

@@ -1,9 +1,11 @@
-"""The transport: one ``requests.Session`` per run, a client-side rate limiter, safe retries, clock-skew
-recovery, redacted ``-v``/``-vv`` logging, and the one place where HTTP statuses and each API's envelope codes
-become typed errors (API-SPEC.md §7). It never prints results; it only logs to stderr.
+"""The transport: one ``requests.Session`` per run, the rate limiters of the run, safe retries, clock-skew
+recovery and redacted ``-v``/``-vv`` logging. It knows no exchange: an ``Api`` (defined next to its endpoints in
+``balcli.sources``) signs each request and reads each answer (its ``check``, which turns the API's envelope codes
+into typed errors); what every API signals the same way (429, 5xx, an HTML error page, ``Retry-After``) is read
+here. It never prints results; it only logs to stderr. ``requests`` is imported lazily (start-up cost).
 
-An ``Api`` (one per exchange, defined next to its endpoints in ``balcli.sources``) knows how to sign a request
-and which ``check_*`` function below reads its answers. ``requests`` is imported lazily (start-up cost).
+Hints that name command-line flags are the caller's (``HttpClient(hints=...)``): the transport's defaults say
+what to check without naming an option.
 """
 
 from __future__ import annotations
@@ -31,18 +33,12 @@ from balcli.errors import (
     NetworkError,
     RateLimitError,
     ResponseError,
-    UsageError,
 )
+from balcli.limiter import RateLimiter
+from balcli.redaction import REDACTED, redact_headers, redact_query, redact_text
 
 USER_AGENT = f"balcli/{__version__}"
 BODY_LOG_LIMIT = 4000
-REDACTED = "***"
-_REDACT_PARAMS = frozenset({"sign", "signature", "api_key"})
-_REDACT_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key", "x-mbx-apikey", "api_key", "sign", "authorization"})
-# A token in a JSON body (also one cut short: the closing quote is optional) or in a form-encoded one.
-_TOKEN_RE = re.compile(r'("(?:access_token|refresh_token|client_secret|token)"\s*:\s*)"[^"]*"?')
-_FORM_TOKEN_RE = re.compile(r"(?<![\w-])((?:access_token|refresh_token|client_secret)=)[^&\s\"']*")
-
 Params = list[tuple[str, Any]]
 
 
@@ -75,8 +71,8 @@ class Answer(NamedTuple):
             return json.loads(self.text, parse_float=Decimal, parse_constant=_not_json)
         except ValueError:
             kind = "an HTML page" if _looks_html(self.text) else "invalid JSON"
-            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {_snippet(self)}",
-                                "the API may be down or a proxy is in the way; retry later or check --base-url"
+            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {snippet(self)}",
+                                "the API may be down or a proxy is in the way; retry later or check the base URL"
                                 ) from None
 
 
@@ -109,46 +105,13 @@ class Api:
         return ()
 
 
-# -- the rate limiter ----------------------------------------------------------------------------------
-
-class RateLimiter:
-    """Spaces requests evenly at just under ``per_second`` (thread-safe, for concurrent page fetches).
-
-    Even spacing at 96% of the documented rate keeps any rolling window under its limit, even with some
-    scheduling jitter between the requests (about 40 ms a second at 5/s), while using over 95% of what the
-    API allows. ``sent()`` re-anchors the spacing on the moment a request really leaves, so time spent between
-    ``acquire()`` and the send (signing, a first connection) cannot squeeze two requests together.
-    """
-
-    HEADROOM = 0.96
-
-    def __init__(self, per_second: float, *, clock: Callable[[], float] | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
-        self.per_second = per_second
-        self.interval = 1.0 / (per_second * self.HEADROOM)
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        wait = start - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def sent(self) -> None:
-        with self._lock:
-            self._next = max(self._next, self._clock() + self.interval)
-
-    def hold(self, seconds: float) -> None:
-        """Push every later request back (after a 429 with Retry-After, for instance)."""
-        with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+# What the transport's own errors suggest; the command layer passes versions that name its flags.
+DEFAULT_HINTS: Mapping[str, str] = MappingProxyType({
+    "bad_request": "check the base URL, and the credentials for stray characters",
+    "timeout": "allow a longer timeout, or check the network and the API's status",
+    "unreachable": "check the network, proxies (HTTPS_PROXY) and the base URL",
+    "not_json": "the API may be down or a proxy is in the way; retry later or check the base URL",
+})
 
 
 # -- the client ----------------------------------------------------------------------------------------
@@ -164,7 +127,7 @@ class HttpClient:
     def __init__(self, *, timeout: float = 10.0, max_retries: int = 4, verbose: int = 0,
                  err: TextIO | None = None, sleep: Callable[[float], None] | None = None,
                  wall: Callable[[], float] | None = None, on_wait: Callable[[float, str], None] | None = None,
-                 pool_size: int = 4) -> None:
+                 pool_size: int = 4, hints: Mapping[str, str] | None = None) -> None:
         self.timeout = timeout
         self.max_retries = max_retries
         self.verbose = verbose
@@ -173,6 +136,8 @@ class HttpClient:
         self.wall = wall or (lambda: time.time())
         self.on_wait = on_wait
         self.pool_size = pool_size
+        self.hints = {**DEFAULT_HINTS, **(hints or {})}
+        self._limiters: dict[str, RateLimiter] = {}
         self.offsets: dict[str, int] = {}
         self._session: Any = None
         self._lock = threading.Lock()
@@ -204,6 +169,14 @@ class HttpClient:
         self.cancel()
         if self._session is not None:
             self._session.close()
+
+    def limiter(self, bucket: str, per_second: float) -> RateLimiter:
+        """The run's one limiter for ``bucket`` (an API, or one endpoint family of it): every request and every
+        page worker of that bucket waits on it, and a 429's pause holds them all."""
+        with self._lock:
+            if bucket not in self._limiters:
+                self._limiters[bucket] = RateLimiter(per_second)
+            return self._limiters[bucket]
 
     def add_secrets(self, values: Iterable[str]) -> None:
         self._secrets.update(v for v in values if v and len(v) >= 4)
@@ -315,17 +288,15 @@ class HttpClient:
             # Only the exception's name: its text may quote a header value, that is, a key or token.
             self._log_request(p, query, None, started, attempt, waited, None)
             raise ConfigError(f"cannot send a request to {api.label} at {api.base_url}: the URL or a header "
-                              f"value is not valid ({type(exc).__name__})",
-                              "check --base-url / base_url, and the credentials for stray characters "
-                              "(`balcli auth status`)") from None
+                              f"value is not valid ({type(exc).__name__})", self.hints["bad_request"]) from None
         except requests.Timeout:
             self._log_request(p, query, None, started, attempt, waited, None)
             raise NetworkError(f"{api.label} did not answer within {self.timeout:g} s",
-                               "raise --timeout, or check the network and the API's status") from None
+                               self.hints["timeout"]) from None
         except requests.RequestException as exc:
             self._log_request(p, query, None, started, attempt, waited, None)
             raise NetworkError(f"cannot reach {api.label} at {api.base_url}: {_reason(exc)}",
-                               "check the network, proxies (HTTPS_PROXY) and --base-url") from None
+                               self.hints["unreachable"]) from None
         text = r.text
         self._log_request(p, query, r.status_code, started, attempt, waited, text)
         return Answer(r.status_code, r.headers, text, api)
@@ -342,8 +313,7 @@ class HttpClient:
         if self.verbose >= 2:
             self.log(f"  > query: {redact_query(query)}")
             if p.headers:
-                self.log("  > headers: " + ", ".join(
-                    f"{k}: {REDACTED if k.lower() in _REDACT_HEADERS else v}" for k, v in p.headers.items()))
+                self.log("  > headers: " + redact_headers(p.headers.items()))
             if p.log_note:
                 self.log(f"  > {p.log_note}")
             if text is not None:
@@ -377,25 +347,6 @@ class HttpClient:
         return answer.json()
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every token-like value (JSON or form-encoded) and every known secret replaced. Redact a
-    whole text before cutting it: a token or secret cut in two no longer matches."""
-    text = _TOKEN_RE.sub(lambda m: m.group(1) + f'"{REDACTED}"', text)
-    text = _FORM_TOKEN_RE.sub(lambda m: m.group(1) + REDACTED, text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def redact_query(query: str) -> str:
-    parts = []
-    for part in query.split("&") if query else []:
-        key = part.split("=", 1)[0]
-        parts.append(f"{key}={REDACTED}" if key in _REDACT_PARAMS else part)
-    return "&".join(parts)
-
-
 def _reason(exc: Exception) -> str:
     text = str(exc)
     m = re.search(r"\[Errno -?\d+\] ([^')\]\"]+)", text) or re.search(
@@ -412,7 +363,7 @@ def _looks_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html")) or "<body" in head
 
 
-def _snippet(answer: Answer) -> str:
+def snippet(answer: Answer) -> str:
     """The start of an answer's body for an error message, redacted in full before it is cut."""
     flat = " ".join(redact_text(answer.text, answer.api.secrets()).split())
     if not flat:
@@ -435,7 +386,7 @@ def retry_after_seconds(headers: Any, wall: Callable[[], float] | None = None) -
     return max(0.0, when.timestamp() - (wall or time.time)())
 
 
-def _when(seconds: float | None) -> str:
+def until_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
     until = time.gmtime(time.time() + seconds)
@@ -450,7 +401,7 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failure
 class ServerRefused(NetworkError):
     """A server failure that a retry will not fix (an HTML error page on a 4xx, 501, 505...): exit 6 at once."""
 
-    default_hint = "check --base-url, proxies and the API's status page; balcli did not retry this answer"
+    default_hint = "check the base URL, proxies and the API's status page; balcli did not retry this answer"
 
 
 def http_failure(answer: Answer) -> None:
@@ -460,7 +411,7 @@ def http_failure(answer: Answer) -> None:
     if status == 429:  # first: rate-limit pages are often HTML, and they are still exit 5 after retries
         retry = retry_after_seconds(answer.headers)
         raise RateLimitError(f"{label} rate limit reached (HTTP 429)", retry_after=retry,
-                             hint=f"wait{_when(retry) or ' a minute'} and run again; lower rate_limit in the config "
+                             hint=f"wait{until_text(retry) or ' a minute'} and run again; lower rate_limit in the config "
                                   "if another client shares this key")
     if status >= 500 or (status >= 400 and _looks_html(answer.text)):
         page = " (HTML error page)" if _looks_html(answer.text) else ""
@@ -468,253 +419,3 @@ def http_failure(answer: Answer) -> None:
         raise error(f"{label} failed with HTTP {status}{page}", retry_after=retry_after_seconds(answer.headers))
 
 
-def _auth(label: str, what: str, hint: str, code: object, msg: str | None) -> AuthError:
-    return AuthError(f"{label} rejected the credentials: {what}", hint, api_code=code, api_message=msg)
-
-
-_KEY_HINT = "check the API key (`balcli auth status`), that it is enabled, and its permissions"
-_SIGN_HINT = "check the API secret; run with -vv to see the string that was signed"
-_IP_HINT = "add this machine's public IP to the key's allow-list on the exchange"
-_PERM_HINT = "enable the required permission for this API key on the exchange"
-
-
-def _param(label: str, code: object, msg: str | None) -> UsageError:
-    return UsageError(f"{label} rejected a parameter", "check the option values against `--help`",
-                      api_code=code, api_message=msg)
-
-
-def check_zoomex(answer: Answer) -> Any:
-    """Zoomex v1 envelope: ``ret_code`` 0 is success; HTTP 403 is an IP ban, not bad credentials."""
-    label = answer.api.label
-    if answer.status == 403:
-        raise RateLimitError(f"{label} banned this IP for exceeding its rate limit (HTTP 403)", banned=True,
-                             hint="stop every client using this IP for at least 10 minutes, then run again")
-    http_failure(answer)
-    if answer.status == 401:
-        raise _auth(label, "invalid API key or missing authentication", _KEY_HINT, 401, None)
-    body = answer.json()
-    code = body.get("ret_code") if isinstance(body, dict) else None
-    msg = body.get("ret_msg") if isinstance(body, dict) else None
-    if code is None:
-        raise ResponseError(f"{label} answered without ret_code", "the answer is not a Zoomex v1 envelope; "
-                            "check --base-url", api_message=_snippet(answer))
-    if code == 0:
-        if "result" not in body:
-            raise ResponseError(f"{label} answer has no 'result'")
-        return body["result"]
-    if code in (10002, 10021):
-        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
-    if code == 10003:
-        raise _auth(label, "invalid API key", _KEY_HINT, code, msg)
-    if code in (10004, 10022):
-        raise _auth(label, "invalid signature", _SIGN_HINT, code, msg)
-    if code == 10005:
-        raise _auth(label, "permission denied (is this a broker key?)", _PERM_HINT, code, msg)
-    if code == 10007:
-        raise _auth(label, "user authentication failed", _KEY_HINT, code, msg)
-    if code == 10010:
-        raise _auth(label, "request IP is not on the key's allow-list", _IP_HINT, code, msg)
-    if code in (10006, 10018):
-        raise RateLimitError(f"{label} rate limit reached", "wait a few seconds and run again", api_code=code,
-                             api_message=msg)
-    if code == 10009:
-        raise RateLimitError(f"{label} has banned this IP", "wait before retrying; contact Zoomex if it persists",
-                             banned=True, api_code=code, api_message=msg)
-    if code == 10001:
-        raise _param(label, code, msg)
-    if code == 10016:
-        raise NetworkError(f"{label} service unavailable", api_code=code, api_message=msg)
-    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
-                        api_message=msg)
-
-
-def _coinw_unauthorized(answer: Answer) -> None:
-    """CoinW answers HTTP 401/403 (often an HTML page) for a refused key or IP (API-SPEC §2.4) and, by its
-    "precautions" page, while a key or IP is banned for too many errors: never retried like a 5xx."""
-    if answer.status in (401, 403):
-        raise _auth(answer.api.label, f"HTTP {answer.status}", f"{_KEY_HINT}; {_IP_HINT}; after many failed "
-                    "or too frequent requests CoinW also bans for a while: wait a few minutes before retrying",
-                    answer.status, None)
-
-
-def _coinw_code(answer: Answer, body: Any) -> str:
-    """The envelope's ``code`` as text; an answer without one is named as such (not as "code None")."""
-    if not isinstance(body, dict):
-        raise ResponseError(f"{answer.api.label} answer is not a JSON object", api_message=_snippet(answer))
-    if body.get("code") is None:
-        raise ResponseError(f"{answer.api.label} answered without 'code'", "the answer is not a CoinW envelope; "
-                            "check --base-url", api_message=_snippet(answer))
-    return str(body["code"])
-
-
-COINW_RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
-
-
-def _coinw_rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:
-    return RateLimitError(f"{label} rate limit reached", "wait half a minute and run again; lower coinw "
-                          "rate_limit in the config if another client shares this key", api_code=code,
-                          api_message=msg, retry_after=COINW_RATE_LIMIT_PAUSE)
-
-
-def check_coinw_spot(answer: Answer) -> Any:
-    """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
-    label = answer.api.label
-    _coinw_unauthorized(answer)
-    http_failure(answer)
-    if answer.status == 200 and not answer.text.strip():
-        return {}
-    body = answer.json()
-    code = _coinw_code(answer, body)
-    msg = body.get("msg") or body.get("message")
-    if code in ("200", "0") and body.get("success") is not False and body.get("failed") is not True:
-        return body.get("data")
-    if code == "29001":
-        raise _coinw_rate_limited(label, code, msg)
-    if code in ("-103", "1003", "6000", "10006"):
-        raise _auth(label, "authentication failed (API key, signature, IP or permission)",
-                    f"{_KEY_HINT}; check the API secret too", code, msg)
-    if code == "10007":
-        raise _auth(label, "invalid signature", _SIGN_HINT, code, msg)
-    if code in ("-3", "10003"):
-        raise _param(label, code, msg)
-    if code == "-200":
-        raise NetworkError(f"{label} system error", api_code=code, api_message=msg)
-    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
-                        api_message=msg)
-
-
-def check_coinw_affiliate(answer: Answer) -> Any:
-    """CoinW affiliate (futures-style): ``code`` "0" is success."""
-    label = answer.api.label
-    _coinw_unauthorized(answer)
-    http_failure(answer)
-    body = answer.json()
-    code = _coinw_code(answer, body)
-    msg = body.get("msg") or body.get("message")
-    if code == "0":
-        if not isinstance(body.get("data"), dict):
-            raise ResponseError(f"{label} answer has no 'data' object", api_message=_snippet(answer))
-        return body["data"]
-    if code == "29001":
-        raise _coinw_rate_limited(label, code, msg)
-    if code == "6000":
-        raise _auth(label, "invalid API key", _KEY_HINT, code, msg)
-    if code == "6001":
-        raise _auth(label, "invalid signature", _SIGN_HINT, code, msg)
-    if code == "6002":
-        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
-    if code == "6003":
-        raise _auth(label, "the key lacks the Affiliate permission", _PERM_HINT, code, msg)
-    if code in ("1", "402"):
-        raise _param(label, code, msg)
-    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
-                        api_message=msg)
-
-
-def check_binance(answer: Answer) -> Any:
-    """Binance: HTTP status first (418 ban, 429 limit), then ``code`` (success bodies carry ``"code":200``)."""
-    label = answer.api.label
-    if answer.status == 418:
-        retry = retry_after_seconds(answer.headers)
-        try:
-            body = answer.json()
-        except ResponseError:
-            body = None
-        code = body.get("code") if isinstance(body, dict) else None
-        msg = body.get("msg") if isinstance(body, dict) else None
-        until = re.search(r"banned until (\d{13})", msg) if isinstance(msg, str) else None
-        if retry is None and until:  # no Retry-After: the message still says when (epoch ms)
-            retry = max(0.0, int(until.group(1)) / 1000 - time.time())  # float-ok: seconds
-        raise RateLimitError(f"{label} has banned this IP (HTTP 418){_when(retry)}", banned=True, retry_after=retry,
-                             hint=f"do not retry{_when(retry) or ' before the ban lifts'}; the ban grows if you do",
-                             api_code=code, api_message=msg)
-    http_failure(answer)
-    body = answer.json()
-    code = body.get("code") if isinstance(body, dict) else None
-    msg = body.get("msg") if isinstance(body, dict) else None
-    if answer.status < 400 and (code is None or code == 200):
-        return body
-    if code == -1021:
-        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
-    if code == -1022:
-        raise _auth(label, "invalid signature", _SIGN_HINT, code, msg)
-    if code in (-2014, -2015, -1002):
-        raise _auth(label, "invalid API key, IP or permissions", f"{_KEY_HINT}; {_IP_HINT}", code, msg)
-    if code == -1003:
-        raise RateLimitError(f"{label} rate limit reached", "wait a minute and run again", api_code=code,
-                             api_message=msg)
-    if answer.status == 403:
-        raise _auth(label, "request blocked by the web application firewall (HTTP 403)",
-                    "check proxies and the request; wait before retrying", code, msg)
-    if isinstance(code, int) and (-1199 <= code <= -1100 or code == -3026):
-        raise _param(label, code, msg)
-    if answer.status in (401,):
-        raise _auth(label, "unauthorized", _KEY_HINT, code, msg)
-    raise ResponseError(f"{label} returned an error (HTTP {answer.status})", "see the API's code and message",
-                        api_code=code, api_message=msg)
-
-
-class TokenRejected(AuthError):
-    """A bearer token got HTTP 401: the OAuth source fetches a fresh token once before failing."""
-
-
-def check_cryptofuse(answer: Answer) -> Any:
-    """Cryptofuse: no envelope; the HTTP status is the error signal."""
-    label = answer.api.label
-    http_failure(answer)
-    err = {}
-    if answer.status >= 300:
-        try:
-            body = answer.json()
-            err = body.get("error") if isinstance(body, dict) else {}
-        except ResponseError:
-            err = {}
-    code = err.get("code") if isinstance(err, dict) else err
-    msg = err.get("message") if isinstance(err, dict) else None
-    if answer.status == 401:
-        raise TokenRejected(f"{label} rejected the token", "check the client id and secret or the bearer token "
-                            "(`balcli auth status`)", api_code=code or 401, api_message=msg)
-    if answer.status == 403:
-        raise _auth(label, "missing scope or permission", "the OAuth application needs the read and write scopes",
-                    code or 403, msg)
-    if answer.status in (301, 302, 307, 308):
-        raise ResponseError(f"{label} redirected to {answer.headers.get('Location')}",
-                            "check --base-url (keep the path's trailing slash)")
-    if answer.status == 400:
-        raise _param(label, code or 400, msg)
-    if answer.status >= 300:
-        raise ResponseError(f"{label} answered HTTP {answer.status}", "see the API's code and message",
-                            api_code=code, api_message=msg)
-    return answer.json()
-
-
-def check_cryptofuse_token(answer: Answer) -> Any:
-    """Cryptofuse ``POST /o/token/`` (OAuth 2.0, RFC 6749 §5.2 errors): a bad client is exit 4 with a hint."""
-    label = "Cryptofuse"
-    http_failure(answer)
-    try:
-        body = answer.json()
-    except ResponseError:
-        if answer.status == 200:
-            raise
-        body = {}
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):  # the API's own error shape, in case the token endpoint uses it
-        error = error.get("code")
-    detail = body.get("error_description") if isinstance(body, dict) else None
-    if answer.status == 200 and not error:
-        return body
-    if error == "invalid_client" or answer.status == 401:
-        raise AuthError(f"{label} rejected the client id and secret at the token endpoint",
-                        "check BALCLI_CRYPTOFUSE_CLIENT_ID and BALCLI_CRYPTOFUSE_CLIENT_SECRET, or store them again "
-                        "with `balcli auth set cryptofuse`", api_code=error or 401, api_message=detail)
-    if error in ("invalid_scope", "unauthorized_client", "unsupported_grant_type", "invalid_grant") \
-            or answer.status == 403:
-        raise AuthError(f"{label} refused to issue a token for this OAuth application",
-                        "the application needs the client-credentials grant and the read and write scopes",
-                        api_code=error or answer.status, api_message=detail)
-    if answer.status in (301, 302, 307, 308):
-        raise ResponseError(f"{label} token endpoint redirected to {answer.headers.get('Location')}",
-                            "check --base-url (keep the path's trailing slash)")
-    raise ResponseError(f"{label} token endpoint answered HTTP {answer.status}", "see the API's code and message",
-                        api_code=error, api_message=detail)

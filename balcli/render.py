@@ -30,6 +30,8 @@ import io
 import json
 from typing import TYPE_CHECKING, TextIO
 
+from balcli.options import FORMATS
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
@@ -42,6 +44,11 @@ class OutputFormat(str, enum.Enum):
     ndjson = "ndjson"
     csv = "csv"
     tsv = "tsv"
+
+
+# One home for the format names (balcli.options.FORMATS): the config file, BALCLI_FORMAT and -o take the same.
+if tuple(f.value for f in OutputFormat) != FORMATS:  # pragma: no cover - a definition error, caught by any run
+    raise ImportError("OutputFormat and balcli.options.FORMATS disagree")
 
 
 def default_format(stdout_isatty: bool) -> OutputFormat:

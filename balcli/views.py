@@ -13,6 +13,8 @@ from balcli.schema import Field, View
 # Option bounds the command line declares (the sources use the same names).
 SNAPSHOT_DEFAULT_LIMIT, SNAPSHOT_MIN_LIMIT, SNAPSHOT_MAX_LIMIT = 7, 7, 30  # Binance accountSnapshot ``limit``
 OAUTH_DEFAULT_PAGE_SIZE = 100  # Cryptofuse history ``limit``
+BROKER_MAX_PAGE_SIZE = 50  # Zoomex asset-balance ``limit``
+INVITEES_MAX_PAGE_SIZE = 100  # CoinW affiliate ``pageSize``: the parameter table's maximum
 
 # -- broker (Zoomex) ---------------------------------------------------------------------------------------
 

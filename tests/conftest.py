@@ -148,12 +148,13 @@ def sandbox():
 
 def sandbox_environment(sb) -> dict[str, str]:
     """The environment that points every source at ``sb`` with its demo credentials (what `serve` prints)."""
+    from balcli.exchanges import EXCHANGES
     from balcli.sandbox import DEMO_CREDENTIALS as demo
 
-    env = {f"BALCLI_{ex.upper()}_BASE_URL": sb.base_url for ex in ("zoomex", "coinw", "binance", "cryptofuse")}
-    for exchange, fields in demo.items():
-        for name, value in fields.items():
-            env[f"BALCLI_{exchange.upper()}_{name.upper()}"] = value
+    env = {exchange.env_var("base_url"): sb.base_url for exchange in EXCHANGES.values()}
+    for exchange in EXCHANGES.values():
+        for name, value in demo[exchange.name].items():
+            env[exchange.env_var(name)] = value
     return env
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from balcli import config
+from balcli import config, exchanges, options
 from tests.conftest import ZOOMEX_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ def test_env_beats_file_for_the_coinw_timezone_and_file_keys(cli, config_dir):
 
 def test_base_url_flag_in_config_show_sets_every_exchange(cli):
     _, s = show(cli, "--base-url", "http://127.0.0.1:9/")
-    assert {s[f"{ex}.base_url"] for ex in config.EXCHANGES} == {("http://127.0.0.1:9", "flag")}
+    assert {s[f"{ex}.base_url"] for ex in exchanges.NAMES} == {("http://127.0.0.1:9", "flag")}
 
 
 def test_sandbox_origin(cli):
@@ -162,7 +162,7 @@ def test_an_unusable_timeout_is_exit_3_before_any_output(cli, config_dir, text, 
     r = cli("broker", "-o", "tsv", "--max-retries", "0",
             env={**ZOOMEX_ENV, "BALCLI_ZOOMEX_BASE_URL": "http://127.0.0.1:9", **(env or {})})
     assert (r.code, r.out) == (3, "")
-    assert ("BALCLI_TIMEOUT='inf' is not valid: must be a number of seconds from 0.1 to 600" in r.err if env
+    assert ("BALCLI_TIMEOUT='inf' is not valid: must be a number from 0.1 to 600" in r.err if env
             else "defaults.timeout: must be a number from 0.1 to 600" in r.err)
 
 
@@ -268,13 +268,13 @@ def test_example_loads_as_is_and_with_every_setting_switched_on(tmp_path):
     full = tmp_path / "full.yaml"
     full.write_text(uncommented(example()))
     s = config.load(config=str(full), env={})
-    assert s.timeout.value == config.DEFAULT_TIMEOUT and s.timeout.origin == "file"
-    assert s.max_retries.value == config.DEFAULT_MAX_RETRIES
-    for ex in config.EXCHANGES:
-        assert s.exchange(ex, "base_url") == config.DEFAULT_BASE_URLS[ex]
-    assert s.exchange("coinw", "timezone") == config.DEFAULT_COINW_TIMEZONE
-    assert s.exchange("zoomex", "recv_window") == s.exchange("binance", "recv_window") == config.DEFAULT_RECV_WINDOW
-    assert s.exchange("zoomex", "testnet_base_url") == config.ZOOMEX_TESTNET_URL
+    assert s.timeout.value == options.TIMEOUT.default and s.timeout.origin == "file"
+    assert s.max_retries.value == options.MAX_RETRIES.default
+    for ex in exchanges.NAMES:
+        assert s.exchange(ex, "base_url") == exchanges.get(ex).default_base_url
+    assert s.exchange("coinw", "timezone") == options.TIMEZONE.default
+    assert s.exchange("zoomex", "recv_window") == s.exchange("binance", "recv_window") == options.RECV_WINDOW.default
+    assert s.exchange("zoomex", "testnet_base_url") == exchanges.get("zoomex").key("testnet_base_url").default
 
 
 def test_example_documents_every_accepted_key_and_says_secrets_never_go_there():
@@ -284,7 +284,7 @@ def test_example_documents_every_accepted_key_and_says_secrets_never_go_there():
     assert set(data) == set(config.TOP_KEYS)
     assert set(data["defaults"]) == set(config.DEFAULTS_KEYS)
     documented = data["profiles"]["default"]
-    assert set(documented) == set(config.EXCHANGES)
-    for ex, keys in config.EXCHANGE_KEYS.items():
+    assert set(documented) == set(exchanges.NAMES)
+    for ex, keys in {e.name: [o.name for o in e.keys] for e in exchanges.EXCHANGES.values()}.items():
         assert set(documented[ex]) == set(keys), ex
     assert "SECRETS NEVER GO HERE" in example()

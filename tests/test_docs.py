@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from balcli import config
+from balcli import exchanges as registry
 from tests.conftest import sandbox_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,12 +150,12 @@ def test_readme_config_keys_match_the_loader():
                 defaults = set(named)
     assert top == set(config.TOP_KEYS)
     assert defaults == set(config.DEFAULTS_KEYS)
-    assert exchanges == {ex: set(keys) for ex, keys in config.EXCHANGE_KEYS.items()}
+    assert exchanges == {e.name: {o.name for o in e.keys} for e in registry.EXCHANGES.values()}
 
 
 def test_config_example_yaml_has_every_readme_key():
     example = (ROOT / "config.example.yaml").read_text()
-    for key in [*config.TOP_KEYS, *config.DEFAULTS_KEYS, *{k for ks in config.EXCHANGE_KEYS.values() for k in ks}]:
+    for key in [*config.TOP_KEYS, *config.DEFAULTS_KEYS, *{o.name for e in registry.EXCHANGES.values() for o in e.keys}]:
         assert re.search(rf"^\s*#?{key}:", example, re.M), key
 
 

@@ -31,18 +31,14 @@ from balcli.errors import (
     ResponseError,
     UsageError,
 )
-from balcli.http import (
-    Answer,
-    Api,
-    HttpClient,
-    Prepared,
-    RateLimiter,
-    check_binance,
-    check_coinw_affiliate,
-    check_coinw_spot,
-    check_cryptofuse,
-    check_zoomex,
-)
+from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter
+from balcli.sources.binance import check_binance
+from balcli.sources.coinw_affiliate import check_coinw_affiliate
+from balcli.sources.coinw_spot import check_coinw_spot
+from balcli.sources import cryptofuse
+from balcli.sources.cryptofuse import check_cryptofuse
+from balcli.redaction import redact_query
+from balcli.sources.zoomex import check_zoomex
 
 BASE = "https://api.example.test"
 PATH = "/v1/balances"
@@ -207,7 +203,7 @@ def test_connection_errors_and_timeouts_say_what_happened(rsps, no_sleep):
     _fail(rsps, "read_timeout", 1)
     with pytest.raises(NetworkError) as slow:
         client(max_retries=0, timeout=2.5).call(FakeApi(), "GET", PATH)
-    assert "did not answer within 2.5 s" in str(slow.value) and "--timeout" in slow.value.hint
+    assert "did not answer within 2.5 s" in str(slow.value) and "timeout" in slow.value.hint
 
 
 class HeaderApi(FakeApi):
@@ -623,7 +619,7 @@ def test_a_token_in_an_unreadable_answer_is_redacted_before_the_message_is_cut(b
     so a truncated or form-encoded token endpoint answer showed the token in the error message."""
     from balcli.sources.cryptofuse import CryptofuseApi, TokenEndpoint
 
-    for check, api in ((http.check_cryptofuse_token, TokenEndpoint(BASE, "client-id", "client-secret-00")),
+    for check, api in ((cryptofuse.check_cryptofuse_token, TokenEndpoint(BASE, "client-id", "client-secret-00")),
                        (check_cryptofuse, CryptofuseApi(BASE, "bearer-token-0000"))):
         with pytest.raises(ResponseError) as info:
             check(Answer(200, CaseInsensitiveDict(), body, api))
@@ -637,7 +633,7 @@ def test_a_known_secret_cut_in_two_by_the_message_is_still_redacted():
     secret = "client-secret-" + "x" * 40
     body = "<p>" + "a" * 80 + " bad client " + secret + "</p>"  # the secret straddles the 120th character
     with pytest.raises(ResponseError) as info:
-        http.check_cryptofuse_token(Answer(200, CaseInsensitiveDict(), body, TokenEndpoint(BASE, "id", secret)))
+        cryptofuse.check_cryptofuse_token(Answer(200, CaseInsensitiveDict(), body, TokenEndpoint(BASE, "id", secret)))
     assert "client-secret-x" not in str(info.value) and "bad client ***" in str(info.value)
 
 
@@ -732,7 +728,7 @@ MAPPING = [
     (check_binance, 504, HTML_PAGE, None, NetworkError, 6, "HTML error page"),
     # Cryptofuse (API-SPEC §3.5)
     (check_cryptofuse, 401, {"error": {"code": "authentication_failed", "message": "Invalid token"}},
-     None, http.TokenRejected, 4, "token"),
+     None, cryptofuse.TokenRejected, 4, "token"),
     (check_cryptofuse, 403, {"error": {"code": "permission_denied", "message": "scope"}}, None, AuthError, 4,
      "scope"),
     (check_cryptofuse, 429, {"detail": "throttled"}, {"Retry-After": "12"}, RateLimitError, 5, "HTTP 429"),
@@ -840,9 +836,9 @@ def test_amounts_in_json_bodies_are_exact_decimals_never_floats():
 
 
 def test_redact_query_hides_only_the_signing_parameters():
-    assert http.redact_query("a=1&sign=x&signature=y&api_key=z&timestamp=5") == \
+    assert redact_query("a=1&sign=x&signature=y&api_key=z&timestamp=5") == \
         "a=1&sign=***&signature=***&api_key=***&timestamp=5"
-    assert http.redact_query("") == ""
+    assert redact_query("") == ""
 
 
 def test_reprs_of_requests_and_answers_show_no_secret():

@@ -7,21 +7,17 @@ own endpoint functions so that a check fails with the same message and exit code
 
 import enum
 import sys
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from balcli.commands.common import CommonOptions, Globals, Run, common_options, isatty, validate_fields
 from balcli.errors import BalcliError, ConfigError, ExitCode, UsageError
+from balcli.exchanges import EXCHANGES, FIELD_LABELS, NAMES
 from balcli.schema import Field, View
 
 
-class Exchange(str, enum.Enum):
-    zoomex = "zoomex"
-    coinw = "coinw"
-    binance = "binance"
-    cryptofuse = "cryptofuse"
+Exchange = enum.Enum("Exchange", {name: name for name in NAMES}, type=str)  # type: ignore[misc]
 
 
 class Store(str, enum.Enum):
@@ -29,9 +25,9 @@ class Store(str, enum.Enum):
     file = "file"
 
 
-LABELS = {"zoomex": "Zoomex", "coinw": "CoinW", "binance": "Binance", "cryptofuse": "Cryptofuse"}
-PROMPTS = {"api_key": "API key", "api_secret": "API secret", "client_id": "client id",
-           "client_secret": "client secret", "token": "bearer token"}
+LABELS = {e.name: e.label for e in EXCHANGES.values()}
+PROMPTS = FIELD_LABELS
+EXCHANGE_HELP = ", ".join(NAMES[:-1]) + f" or {NAMES[-1]}."
 
 VIEW = View("auth status", (
     Field("exchange"),
@@ -118,7 +114,7 @@ def _note(text: str) -> None:
 
 def auth_set(
     ctx: typer.Context,
-    exchange: Annotated[Exchange, typer.Argument(help="zoomex, coinw, binance or cryptofuse.",
+    exchange: Annotated[Exchange, typer.Argument(help=EXCHANGE_HELP,
                                                  case_sensitive=False, show_default=False)],
     stdin: Annotated[bool, typer.Option("--stdin", help="Read the fields from stdin, one per line "
                                         "(for scripts); never prompt.")] = False,
@@ -135,10 +131,13 @@ def auth_set(
     if g.sandbox:
         raise UsageError("--sandbox uses the sandbox's demo credentials; there is nothing to store",
                          f"run `balcli auth set {ex}` without --sandbox")
-    if token and ex != "cryptofuse":
-        raise UsageError(f"--token is only for cryptofuse ({ex} takes an API key and secret)",
+    field_sets = EXCHANGES[ex].field_sets
+    if token and ("token",) not in field_sets:
+        takes = " and ".join(PROMPTS[f] for f in field_sets[0])
+        with_token = ", ".join(e.name for e in EXCHANGES.values() if ("token",) in e.field_sets)
+        raise UsageError(f"--token is only for {with_token} ({ex} takes an {takes})",
                          f"run `balcli auth set {ex}` without --token")
-    fields = credentials.FIELD_SETS[ex][1 if token else 0]
+    fields = ("token",) if token else field_sets[0]
     if not stdin and not isatty(sys.stdin):
         formats = "\\n".join("%s" for _ in fields)
         names = " ".join(f'"${f.upper()}"' for f in fields)
@@ -174,19 +173,18 @@ def auth_set(
     stored = credentials.Credentials(ex, values, store.value, where)
     _note(f"stored {ex} credentials ({'token' if token else 'key'} {stored.masked_key()}) "
           f"for profile {profile!r} in {where}")
-    if ex == "cryptofuse":
-        _forget_cached_token(profile)
+    _forget_cached_token(profile, ex)
     shadowing = credentials.env_names_set(ex)
     if shadowing:
         _note(f"warning: {', '.join(shadowing)} {'is' if len(shadowing) == 1 else 'are'} set and "
               "take precedence over what was just stored; unset them to use it")
 
 
-def _forget_cached_token(profile: str) -> None:
-    """New or removed Cryptofuse credentials: an access token cached for the old ones must not be reused."""
+def _forget_cached_token(profile: str, ex: str) -> None:
+    """New or removed credentials: an access token cached for the old ones must not be reused."""
     from balcli import config, credentials
 
-    credentials.forget_token(credentials.token_cache_path(config.user_config_dir(), profile))
+    credentials.forget_token(credentials.token_cache_path(config.user_config_dir(), profile, ex))
 
 
 def _keyring_entry(ex: str, profile: str, note: Any) -> str | None:
@@ -254,16 +252,16 @@ def auth_status(
     from balcli import config, credentials
 
     validate_fields(common, VIEW)
-    run = Run.start(ctx, common, "zoomex")
+    run = Run.start(ctx, common, NAMES[0])  # --base-url then applies to every exchange
     if common.base_url:
-        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in config.EXCHANGES})
+        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in NAMES})
     profile = run.settings.profile.value
     path = run.settings.credentials_file.value
     note = credentials.stderr_note(run.globals.verbose)
 
     rows: list[dict] = []
     failures: list[tuple[str, BalcliError]] = []
-    for ex in config.EXCHANGES:
+    for ex in NAMES:
         row = {"exchange": ex, "source": "none", "key": None, "location": None, "status": "not configured",
                "exit_code": None}
         rows.append(row)
@@ -280,7 +278,7 @@ def auth_status(
         if not check:
             continue
         try:
-            CHECKS[ex](run, creds)
+            _probe(run, ex, creds)
         except BalcliError as exc:
             row.update(status=str(exc), exit_code=int(exc.exit_code))
             failures.append((ex, exc))
@@ -296,71 +294,19 @@ def auth_status(
     return max((int(exc.exit_code) for _, exc in failures), default=int(ExitCode.OK))
 
 
-# One cheap signed call per exchange, through the source's own Api class and endpoint function, so that a
-# failure reads exactly as it would in the real command. (Binance's is a snapshot call: weight 2400 of the
-# 12,000 per minute an IP may spend; it is the only signed endpoint balcli speaks there.)
+def _probe(run: Run, exchange: str, creds: Any) -> None:
+    """The exchange's one cheap signed call, through its source's own Api and endpoint function, so that a
+    failure reads exactly as it would in the real command."""
+    from balcli.exchanges import load
 
-def _check_zoomex(run: Run, creds: Any) -> None:
-    from balcli.sources import zoomex
-
-    s = run.settings
-    api = zoomex.ZoomexApi(s.exchange("zoomex", "base_url"), creds.fields["api_key"], creds.fields["api_secret"],
-                           int(s.exchange("zoomex", "recv_window")))
-    pages = zoomex.asset_balance_pages(run.client, api, page_size=1, max_items=1,
-                                       rate_limit=s.exchange("zoomex", "rate_limit") or zoomex.RATE_LIMIT)
-    try:
-        next(iter(pages), None)
-    finally:
-        pages.close()
-
-
-def _check_coinw(run: Run, creds: Any) -> None:
-    from balcli.sources import coinw_spot
-
-    s = run.settings
-    api = coinw_spot.CoinwSpotApi(s.exchange("coinw", "base_url"), creds.fields["api_key"],
-                                  creds.fields["api_secret"])
-    pages = coinw_spot.balances(run.client, api,
-                                rate_limit=s.exchange("coinw", "rate_limit") or coinw_spot.RATE_LIMIT)
-    for _ in pages:
-        pass
-
-
-def _check_binance(run: Run, creds: Any) -> None:
-    from balcli.http import RateLimiter
-    from balcli.sources import binance
-
-    s = run.settings
-    api = binance.BinanceApi(s.exchange("binance", "base_url"), creds.fields["api_key"], creds.fields["api_secret"],
-                             int(s.exchange("binance", "recv_window")))
-    limiter = RateLimiter(s.exchange("binance", "rate_limit") or binance.RATE_LIMIT)
-    binance.account_snapshot(run.client, api, "spot", window=[], limiter=limiter)
-
-
-def _check_cryptofuse(run: Run, creds: Any) -> None:
-    from balcli import config, credentials
-    from balcli.http import RateLimiter
-    from balcli.sources import cryptofuse
-
-    s = run.settings
-    cache = None if run.sandbox is not None else credentials.token_cache_path(config.user_config_dir(),
-                                                                              s.profile.value)
-    session = cryptofuse.Session(run.client, s.exchange("cryptofuse", "base_url"), dict(creds.fields),
-                                 cache_path=cache, warn=run.client.warn)
-    limiter = RateLimiter(s.exchange("cryptofuse", "rate_limit") or cryptofuse.RATE_LIMIT)
-    cryptofuse.balances(session, limiter=limiter)
-
-
-CHECKS: dict[str, Callable[[Run, Any], None]] = {
-    "zoomex": _check_zoomex, "coinw": _check_coinw, "binance": _check_binance, "cryptofuse": _check_cryptofuse,
-}
+    load(EXCHANGES[exchange].probe)(run.link(exchange, creds))
 
 
 # -- auth remove -----------------------------------------------------------------------------------------
 
 def auth_remove(
     ctx: typer.Context,
-    exchange: Annotated[Exchange, typer.Argument(help="zoomex, coinw, binance or cryptofuse.",
+    exchange: Annotated[Exchange, typer.Argument(help=EXCHANGE_HELP,
                                                  case_sensitive=False, show_default=False)],
     store: Annotated[Store | None, typer.Option(
         "--store", case_sensitive=False, show_default=False,
@@ -393,8 +339,7 @@ def auth_remove(
                   Store.file: f"{path}"}[store]
         raise ConfigError(f"no stored {ex} credentials for profile {profile!r} in {places}",
                           "`balcli auth status` shows where credentials come from" + env_note)
-    if ex == "cryptofuse":
-        _forget_cached_token(profile)
+    _forget_cached_token(profile, ex)
     for where in removed:
         _note(f"removed {ex} credentials of profile {profile!r} from {where}")
     if env_note:

@@ -6,7 +6,7 @@ import typer
 
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
-from balcli.views import BROKER, BROKER_TOTAL
+from balcli.views import BROKER, BROKER_MAX_PAGE_SIZE, BROKER_TOTAL
 
 HELP = f"""Balances of every direct broker customer (Zoomex), one row per customer and coin.
 
@@ -30,8 +30,8 @@ def broker(
     ctx: typer.Context,
     uid: Annotated[str | None, typer.Option("--uid", help="Only this customer UID.")] = None,
     coin: Annotated[str | None, typer.Option("--coin", help="Only this coin (e.g. USDT).")] = None,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=50,
-                                           help="Customers per page (1..50).")] = 50,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=BROKER_MAX_PAGE_SIZE,
+                                           help=f"Customers per page (1..{BROKER_MAX_PAGE_SIZE}).")] = BROKER_MAX_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N customers (the API pages by customer).")] = None,
     total: Annotated[bool, typer.Option("--total", help="Aggregate per coin instead of per customer.")] = False,
@@ -50,12 +50,9 @@ def broker(
     from balcli.sources import zoomex
 
     run = Run.start(ctx, common, "zoomex")
-    base_url = run.setting("testnet_base_url") if testnet and run.settings.sandbox is False else run.base_url
-    creds = run.credentials()
-    api = zoomex.ZoomexApi(base_url, creds.fields["api_key"], creds.fields["api_secret"],
-                           int(run.setting("recv_window")))
+    link = run.link()
     pages = zoomex.asset_balance_pages(
-        run.client, api, uid=uid.strip() if uid else None, coin=coin.strip().upper() if coin else None,
-        page_size=page_size, max_items=max_items, rate_limit=run.rate_limit(zoomex.RATE_LIMIT),
-        on_page=run.progress.pager("customers"))
+        run.client, zoomex.connect(link, testnet=testnet), uid=uid.strip() if uid else None,
+        coin=coin.strip().upper() if coin else None, page_size=page_size, max_items=max_items,
+        rate_limit=link.rate_limit(zoomex.RATE_LIMIT), on_page=run.progress.pager("customers"))
     run.render(zoomex.totals(pages) if total else pages, view)

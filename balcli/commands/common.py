@@ -11,6 +11,7 @@ from typing import Annotated, Any, NamedTuple
 import typer
 
 from balcli.errors import StdoutClosed, UsageError
+from balcli.options import MAX_RETRIES, TIMEOUT
 from balcli.render import OutputFormat
 from balcli.schema import View
 
@@ -79,11 +80,12 @@ _COMMON: list[tuple[str, Any]] = [
     ("base_url", Annotated[str | None, typer.Option(
         "--base-url", metavar="URL", help="Override the API host (testnet, proxy, sandbox).")]),
     ("timeout", Annotated[float | None, typer.Option(
-        "--timeout", min=0.1, max=600, metavar="SECONDS", help="Per-request timeout [default: 10].",
+        "--timeout", min=TIMEOUT.low, max=TIMEOUT.high, metavar="SECONDS",
+        help=f"{TIMEOUT.help} [default: {TIMEOUT.default:g}].",
         show_default=False, callback=finite)]),
     ("max_retries", Annotated[int | None, typer.Option(
-        "--max-retries", min=0, max=20, metavar="N", help="Retries of a retryable failure [default: 4].",
-        show_default=False)]),
+        "--max-retries", min=MAX_RETRIES.low, max=MAX_RETRIES.high, metavar="N",
+        help=f"{MAX_RETRIES.help} [default: {MAX_RETRIES.default}].", show_default=False)]),
 ]
 
 
@@ -153,8 +155,20 @@ class Run:
     def base_url(self) -> str:
         return self.setting("base_url")
 
-    def rate_limit(self, default: float) -> float:
-        return self.setting("rate_limit") or default
+    def link(self, exchange: str | None = None, creds: Any = None) -> Any:
+        """What a source needs for ``exchange`` (default: the command's): the client, the exchange's effective
+        settings, its credentials and where an OAuth token may be cached (nowhere in --sandbox runs: the
+        in-process sandbox issues tokens that die with it)."""
+        from balcli import config, credentials
+        from balcli.sources import Link
+
+        exchange = exchange or self.exchange
+        profile = self.settings.profile.value
+        cache = None if self.sandbox is not None else credentials.token_cache_path(
+            config.user_config_dir(), profile, exchange)
+        section = {key: s.value for key, s in self.settings.exchanges[exchange].items()}
+        creds = creds if creds is not None else self.credentials(exchange)
+        return Link(self.client, section, creds.fields, cache)
 
     # credentials
 
@@ -179,7 +193,7 @@ class Run:
             self._client = HttpClient(timeout=float(self.settings.timeout.value),  # float-ok: seconds
                                       max_retries=int(self.settings.max_retries.value),
                                       verbose=self.globals.verbose, on_wait=self.progress.wait,
-                                      err=self.progress.stream(sys.stderr))
+                                      err=self.progress.stream(sys.stderr), hints=TRANSPORT_HINTS)
         return self._client
 
     @property
@@ -235,6 +249,14 @@ class Run:
         from balcli.render import parse_fields
 
         return parse_fields(view, self.common.fields)
+
+
+# The transport's hints, naming the options that change what it does.
+TRANSPORT_HINTS = {
+    "bad_request": "check --base-url / base_url, and the credentials for stray characters (`balcli auth status`)",
+    "timeout": "raise --timeout, or check the network and the API's status",
+    "unreachable": "check the network, proxies (HTTPS_PROXY) and --base-url",
+}
 
 
 def validate_fields(common: CommonOptions, view: View) -> None:

@@ -7,6 +7,7 @@ import typer
 
 from balcli.commands.common import CommonOptions, Globals, Run, common_options, validate_fields
 from balcli.errors import ConfigError
+from balcli.exchanges import NAMES
 from balcli.schema import Field, View
 
 VIEW = View("config show", (
@@ -84,9 +85,9 @@ def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
     from balcli import config
 
     validate_fields(common, VIEW)
-    run = Run.start(ctx, common, "zoomex")
+    run = Run.start(ctx, common, NAMES[0])
     if common.base_url:
-        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in config.EXCHANGES})
+        run.settings = run.settings.override(**{f"{ex}__base_url": run.base_url for ex in NAMES})
     rows = []
     for key, value, origin in run.settings.rows():
         if key.endswith(".rate_limit") and value == "":

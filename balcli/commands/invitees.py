@@ -9,7 +9,7 @@ import typer
 from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
 from balcli.errors import UsageError
 from balcli.timeparse import parse_offset, parse_when
-from balcli.views import INVITEES
+from balcli.views import INVITEES, INVITEES_MAX_PAGE_SIZE
 
 HELP = f"""Direct invitees of the CoinW affiliate account: deposits, withdrawals and current balance, one row per
 invitee (every page, sorted by uid), in one quote asset (--quote).
@@ -51,8 +51,8 @@ def invitees(
         "--end", metavar="WHEN", help="Count deposits/withdrawals up to this time (inclusive).")] = None,
     quote: Annotated[Quote, typer.Option(
         "--quote", case_sensitive=False, help="Settlement asset of the amounts.")] = Quote.usdt,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=100,
-                                           help="Invitees per page (1..100).")] = 100,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=INVITEES_MAX_PAGE_SIZE,
+                                           help=f"Invitees per page (1..{INVITEES_MAX_PAGE_SIZE}).")] = INVITEES_MAX_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N invitees.")] = None,
     tz: Annotated[str | None, typer.Option(
@@ -79,10 +79,10 @@ def invitees(
 
     run = Run.start(ctx, common, "coinw", timezone=tz)
     zone = parse_offset(str(run.setting("timezone")), option="coinw.timezone")
-    creds = run.credentials()
-    api = coinw_affiliate.CoinwAffiliateApi(run.base_url, creds.fields["api_key"], creds.fields["api_secret"])
+    link = run.link()
     pages = coinw_affiliate.user_assets_pages(
-        run.client, api, zone=zone, uid=uid_value, start=start_at, end=end_at, quote=quote.value,
-        page_size=page_size, max_items=max_items, rate_limit=run.rate_limit(coinw_affiliate.RATE_LIMIT),
+        run.client, coinw_affiliate.connect(link), zone=zone, uid=uid_value, start=start_at, end=end_at,
+        quote=quote.value, page_size=page_size, max_items=max_items,
+        rate_limit=link.rate_limit(coinw_affiliate.RATE_LIMIT),
         warn=run.client.warn, on_page=run.progress.page)
     run.render(pages, INVITEES, footnotes=lambda: [f"amounts in {quote.value.upper()}"])

@@ -53,28 +53,21 @@ def register(app: typer.Typer) -> None:
 
 
 def _session(run: Run) -> Any:
-    from balcli import config, credentials
     from balcli.sources import cryptofuse
 
-    creds = run.credentials()
-    # No cache in --sandbox runs: the in-process sandbox issues tokens that die with it.
-    cache = None if run.sandbox is not None else credentials.token_cache_path(
-        config.user_config_dir(), run.settings.profile.value)
-    return cryptofuse.Session(run.client, run.base_url, dict(creds.fields), cache_path=cache, warn=run.client.warn)
+    return cryptofuse.connect(run.link(), run.client.warn)
 
 
 @common_options
 def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
     validate_fields(common, OAUTH_BALANCES)
     run = Run.start(ctx, common, "cryptofuse")
-    from balcli.http import RateLimiter
     from balcli.sources import cryptofuse
 
-    limiter = RateLimiter(run.rate_limit(cryptofuse.RATE_LIMIT))
     stats: dict[str, Any] = {}
 
     def pages():
-        rows, found = cryptofuse.balances(_session(run), limiter=limiter)
+        rows, found = cryptofuse.balances(_session(run))
         stats.update(found)
         yield rows
 
@@ -101,16 +94,13 @@ def history(
     if type_ is not None and not type_.strip().replace("_", "").isalnum():
         raise UsageError(f"--type {type_!r} is not a transaction type", "give a type such as deposit or withdrawal")
     run = Run.start(ctx, common, "cryptofuse")
-    from balcli.http import RateLimiter
     from balcli.sources import cryptofuse
-
-    limiter = RateLimiter(run.rate_limit(cryptofuse.RATE_LIMIT))
 
     def pages():
         yield from cryptofuse.history_pages(
             _session(run), currency=currency.strip().upper() if currency else None,
             kind=type_.strip().lower() if type_ else None, max_items=max_items,
             page_size=min(page_size, max_items) if max_items else page_size,
-            limiter=limiter, warn=run.client.warn, on_page=run.progress.page)
+            warn=run.client.warn, on_page=run.progress.page)
 
     run.render(pages(), OAUTH_HISTORY)

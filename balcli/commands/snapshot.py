@@ -72,7 +72,6 @@ def snapshot(
     kind = (type_ or (SnapshotType.futures if positions else SnapshotType.spot)).value
     view = SNAPSHOT["positions" if positions else kind]
     validate_fields(common, view)
-    from balcli.http import RateLimiter
     from balcli.sources import binance
 
     now = datetime.now(timezone.utc)
@@ -82,18 +81,17 @@ def snapshot(
     window, chosen = binance.window_params(start_at, end_at, limit, to_ms(now))
 
     run = Run.start(ctx, common, "binance")
-    creds = run.credentials()
+    link = run.link()
     if limit is not None and limit > binance.DEFAULT_LIMIT and start_at is None:
         run.client.warn(f"--limit {limit} without --start: Binance's default window is its last 7 days, so it may "
                         f"return 7 snapshots only; give --start {limit}d to get {limit} days")
     if chosen is not None and run.globals.verbose:
         run.client.log(f"sending limit={chosen}: the window holds {chosen} daily snapshots")
-    api = binance.BinanceApi(run.base_url, creds.fields["api_key"], creds.fields["api_secret"],
-                             int(run.setting("recv_window")))
-    limiter = RateLimiter(run.rate_limit(binance.RATE_LIMIT))
+    api = binance.connect(link)
 
     def pages():
-        vos = binance.account_snapshot(run.client, api, kind, window=window, limiter=limiter)
+        vos = binance.account_snapshot(run.client, api, kind, window=window,
+                                       rate_limit=link.rate_limit(binance.RATE_LIMIT))
         yield from binance.snapshot_rows(vos, kind, positions)
 
     run.render(pages(), view)

@@ -50,12 +50,12 @@ def spot(
     from balcli.sources import coinw_spot
 
     run = Run.start(ctx, common, "coinw")
-    creds = run.credentials()
-    api = coinw_spot.CoinwSpotApi(run.base_url, creds.fields["api_key"], creds.fields["api_secret"])
+    link = run.link()
+    api = coinw_spot.connect(link)
     if complete:
         pages = coinw_spot.complete_balances(run.client, api, coins=coins, hide_zero=hide_zero,
-                                             rate_limit=run.rate_limit(coinw_spot.COMPLETE_RATE_LIMIT))
+                                             rate_limit=link.rate_limit(coinw_spot.COMPLETE_RATE_LIMIT))
     else:
         pages = coinw_spot.balances(run.client, api, coins=coins, hide_zero=hide_zero,
-                                    rate_limit=run.rate_limit(coinw_spot.RATE_LIMIT))
+                                    rate_limit=link.rate_limit(coinw_spot.RATE_LIMIT))
     run.render(pages, view)

@@ -12,31 +12,20 @@ from .server import Sandbox
 
 def instructions(base_url: str) -> str:
     """The text `serve` prints: env exports and an equivalent config snippet (secrets only in env)."""
-    c = DEMO_CREDENTIALS
+    names = list(DEMO_CREDENTIALS)
+    width = max(len(name) for name in names) + 1
     lines = [
         f"balcli sandbox listening on {base_url} (all five APIs on this one port)",
         "",
         "# Point balcli at it (sh/bash/zsh):",
-        f"export BALCLI_ZOOMEX_BASE_URL={base_url}",
-        f"export BALCLI_COINW_BASE_URL={base_url}",
-        f"export BALCLI_BINANCE_BASE_URL={base_url}",
-        f"export BALCLI_CRYPTOFUSE_BASE_URL={base_url}",
-        f"export BALCLI_ZOOMEX_API_KEY={c['zoomex']['api_key']}",
-        f"export BALCLI_ZOOMEX_API_SECRET={c['zoomex']['api_secret']}",
-        f"export BALCLI_COINW_API_KEY={c['coinw']['api_key']}",
-        f"export BALCLI_COINW_API_SECRET={c['coinw']['api_secret']}",
-        f"export BALCLI_BINANCE_API_KEY={c['binance']['api_key']}",
-        f"export BALCLI_BINANCE_API_SECRET={c['binance']['api_secret']}",
-        f"export BALCLI_CRYPTOFUSE_CLIENT_ID={c['cryptofuse']['client_id']}",
-        f"export BALCLI_CRYPTOFUSE_CLIENT_SECRET={c['cryptofuse']['client_secret']}",
+        *(f"export BALCLI_{name.upper()}_BASE_URL={base_url}" for name in names),
+        *(f"export BALCLI_{name.upper()}_{field.upper()}={value}"
+          for name in names for field, value in DEMO_CREDENTIALS[name].items()),
         "",
         "# Or, in the config file (base URLs only; the demo credentials still come from the exports above):",
         "profiles:",
         "  sandbox:",
-        f"    zoomex:     {{base_url: {base_url}}}",
-        f"    coinw:      {{base_url: {base_url}}}",
-        f"    binance:    {{base_url: {base_url}}}",
-        f"    cryptofuse: {{base_url: {base_url}}}",
+        *(f"    {(name + ':').ljust(width)} {{base_url: {base_url}}}" for name in names),
         "# then: balcli --profile sandbox broker",
         "",
         "Press Ctrl-C to stop.",

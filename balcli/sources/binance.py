@@ -7,15 +7,18 @@ calls a minute). The query is signed exactly as it is sent (``signing.binance_re
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from balcli import signing, views
-from balcli.errors import ResponseError, UsageError
-from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_binance
+from balcli import exchanges, signing, views
+from balcli.errors import ClockSkewError, RateLimitError, ResponseError, UsageError
+from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, retry_after_seconds, until_text
+from balcli.sources import Link
+from balcli.sources._envelope import IP_HINT, KEY_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount, need, need_list, text
 from balcli.timeparse import from_ms, iso_utc, to_ms
 
@@ -23,7 +26,7 @@ ACCOUNT_SNAPSHOT = "/sapi/v1/accountSnapshot"
 SERVER_TIME = "/api/v3/time"
 WEIGHT = 2400  # IP weight of one snapshot call (API-SPEC §4.1)
 BUDGET = 12000  # IP weight per minute of this /sapi endpoint (API-SPEC §4.6)
-RATE_LIMIT = BUDGET / WEIGHT / 60  # requests per second: 5 per minute
+RATE_LIMIT = exchanges.get("binance").rate_limits["snapshot"]  # BUDGET / WEIGHT per minute: 5 calls
 WEIGHT_HEADER = "X-SAPI-USED-IP-WEIGHT-1M"
 TYPES = ("spot", "margin", "futures")
 DAY_MS = 86_400_000
@@ -32,7 +35,6 @@ LOOKBACK_MS = 30 * DAY_MS  # "the last one month": startTime no earlier than 30 
 SEND_MARGIN_MS = 60_000  # see window_params
 DEFAULT_LIMIT, MIN_LIMIT = views.SNAPSHOT_DEFAULT_LIMIT, views.SNAPSHOT_MIN_LIMIT
 MAX_LIMIT = views.SNAPSHOT_MAX_LIMIT
-
 
 
 class BinanceApi(Api):
@@ -154,10 +156,27 @@ def window_params(start: datetime | None, end: datetime | None, limit: int | Non
 
 # -- the endpoint ------------------------------------------------------------------------------------------
 
+def connect(link: Link) -> BinanceApi:
+    return BinanceApi(link.settings["base_url"], link.fields["api_key"], link.fields["api_secret"],
+                      int(link.settings["recv_window"]))
+
+
+def probe(link: Link) -> None:
+    """One spot snapshot: weight 2400 of the 12,000 per minute an IP may spend; it is the only signed endpoint
+    balcli speaks here."""
+    account_snapshot(link.client, connect(link), "spot", window=[], rate_limit=link.rate_limit(RATE_LIMIT))
+
+
+def server_time(client: HttpClient, base_url: str) -> int | None:
+    """``GET /api/v3/time`` (unsigned), epoch milliseconds."""
+    return BinanceApi(base_url, "", "", None).server_time_ms(client)
+
+
 def account_snapshot(client: HttpClient, api: BinanceApi, kind: str, *, window: list[tuple[str, int]],
-                     limiter: RateLimiter) -> list[dict]:
+                     rate_limit: float = RATE_LIMIT) -> list[dict]:
     """``GET /sapi/v1/accountSnapshot`` (type, startTime, endTime, limit): the snapshotVos, oldest day first."""
-    body = client.call(api, "GET", ACCOUNT_SNAPSHOT, [("type", kind.upper()), *window], limiter=limiter)
+    body = client.call(api, "GET", ACCOUNT_SNAPSHOT, [("type", kind.upper()), *window],
+                       limiter=client.limiter(api.name, rate_limit))
     vos = need_list(body, "snapshotVos", "Binance accountSnapshot")
     for vo in vos:
         sent = vo.get("type") if isinstance(vo, dict) else None
@@ -210,3 +229,47 @@ def snapshot_rows(vos: list[dict], kind: str, positions: bool = False) -> Iterat
                     "margin_balance": amount(a, "marginBalance", w)}
                    for a in need_list(data, "assets", where)]
 
+
+# -- answers -> typed errors (the API's envelope and codes) -----------------------------------------
+
+def check_binance(answer: Answer) -> Any:
+    """Binance: HTTP status first (418 ban, 429 limit), then ``code`` (success bodies carry ``"code":200``)."""
+    label = answer.api.label
+    if answer.status == 418:
+        retry = retry_after_seconds(answer.headers)
+        try:
+            body = answer.json()
+        except ResponseError:
+            body = None
+        code = body.get("code") if isinstance(body, dict) else None
+        msg = body.get("msg") if isinstance(body, dict) else None
+        until = re.search(r"banned until (\d{13})", msg) if isinstance(msg, str) else None
+        if retry is None and until:  # no Retry-After: the message still says when (epoch ms)
+            retry = max(0.0, int(until.group(1)) / 1000 - time.time())  # float-ok: seconds
+        raise RateLimitError(f"{label} has banned this IP (HTTP 418){until_text(retry)}", banned=True, retry_after=retry,
+                             hint=f"do not retry{until_text(retry) or ' before the ban lifts'}; the ban grows if you do",
+                             api_code=code, api_message=msg)
+    http_failure(answer)
+    body = answer.json()
+    code = body.get("code") if isinstance(body, dict) else None
+    msg = body.get("msg") if isinstance(body, dict) else None
+    if answer.status < 400 and (code is None or code == 200):
+        return body
+    if code == -1021:
+        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
+    if code == -1022:
+        raise auth_error(label, "invalid signature", SIGN_HINT, code, msg)
+    if code in (-2014, -2015, -1002):
+        raise auth_error(label, "invalid API key, IP or permissions", f"{KEY_HINT}; {IP_HINT}", code, msg)
+    if code == -1003:
+        raise RateLimitError(f"{label} rate limit reached", "wait a minute and run again", api_code=code,
+                             api_message=msg)
+    if answer.status == 403:
+        raise auth_error(label, "request blocked by the web application firewall (HTTP 403)",
+                    "check proxies and the request; wait before retrying", code, msg)
+    if isinstance(code, int) and (-1199 <= code <= -1100 or code == -3026):
+        raise param_error(label, code, msg)
+    if answer.status in (401,):
+        raise auth_error(label, "unauthorized", KEY_HINT, code, msg)
+    raise ResponseError(f"{label} returned an error (HTTP {answer.status})", "see the API's code and message",
+                        api_code=code, api_message=msg)

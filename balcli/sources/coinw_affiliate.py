@@ -12,21 +12,22 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from balcli import signing
+from balcli import exchanges, signing, views
 from balcli.amounts import amount_text
-from balcli.errors import ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_affiliate
+from balcli.errors import ClockSkewError, ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, snippet
+from balcli.sources import Link, _coinw
+from balcli.sources._envelope import KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources._rows import need, need_list
 
 USER_ASSETS = "/api/v3/patener/openapi/v1/partner/invitation/user/assets"  # "patener" is CoinW's spelling
 SERVER_TIME = "/v1/perpum/time"
-RATE_LIMIT = 5.0  # requests per second per IP and UID (API-SPEC §5.1)
-MAX_PAGE_SIZE = 100  # the parameter table's maximum; the "1000" of the page's precautions is not trusted
+RATE_LIMIT = exchanges.get("coinw").rate_limits["affiliate"]  # requests per second per IP and UID
+MAX_PAGE_SIZE = views.INVITEES_MAX_PAGE_SIZE  # the "1000" of the page's precautions is not trusted
 CONCURRENCY = 4  # page requests in flight once the total is known (all under the one limiter)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WHERE = "CoinW invitee assets"
-
 
 
 class CoinwAffiliateApi(Api):
@@ -133,6 +134,15 @@ def invitee_row(item: Any, zone: tzinfo) -> dict:
     }
 
 
+def connect(link: Link) -> CoinwAffiliateApi:
+    return CoinwAffiliateApi(link.settings["base_url"], link.fields["api_key"], link.fields["api_secret"])
+
+
+def server_time(client: HttpClient, base_url: str) -> int | None:
+    """``GET /v1/perpum/time`` (unsigned), epoch milliseconds."""
+    return CoinwAffiliateApi(base_url, "", "").server_time_ms(client)
+
+
 # -- the endpoint --------------------------------------------------------------------------------------
 
 def user_assets_pages(
@@ -146,7 +156,7 @@ def user_assets_pages(
     Query in send order (it is signed in that order): uid, startTime, endTime, quote, pageNo, pageSize.
     ``pageSize`` is always sent (the documented default is contradictory: 10 or 20).
     """
-    limiter = RateLimiter(rate_limit)
+    limiter = client.limiter(api.name, rate_limit)
     head = [("uid", uid),
             ("startTime", wire_time(start, zone, end=False) if start else None),
             ("endTime", wire_time(end, zone, end=True) if end else None),
@@ -169,3 +179,33 @@ def user_assets_pages(
                           on_page=on_page or (lambda *_: None))
     for items in pages:
         yield [invitee_row(item, zone) for item in items]
+
+
+# -- answers -> typed errors (the API's envelope and codes) -----------------------------------------
+
+def check_coinw_affiliate(answer: Answer) -> Any:
+    """CoinW affiliate (futures-style): ``code`` "0" is success."""
+    label = answer.api.label
+    _coinw.unauthorized(answer)
+    http_failure(answer)
+    body = answer.json()
+    code = _coinw.code_of(answer, body)
+    msg = body.get("msg") or body.get("message")
+    if code == "0":
+        if not isinstance(body.get("data"), dict):
+            raise ResponseError(f"{label} answer has no 'data' object", api_message=snippet(answer))
+        return body["data"]
+    if code == "29001":
+        raise _coinw.rate_limited(label, code, msg)
+    if code == "6000":
+        raise auth_error(label, "invalid API key", KEY_HINT, code, msg)
+    if code == "6001":
+        raise auth_error(label, "invalid signature", SIGN_HINT, code, msg)
+    if code == "6002":
+        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
+    if code == "6003":
+        raise auth_error(label, "the key lacks the Affiliate permission", PERM_HINT, code, msg)
+    if code in ("1", "402"):
+        raise param_error(label, code, msg)
+    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
+                        api_message=msg)

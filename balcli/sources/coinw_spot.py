@@ -10,18 +10,19 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing
+from balcli import exchanges, signing
 from balcli.amounts import exact_sum, format_decimal, parse_amount
-from balcli.errors import ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_coinw_spot
+from balcli.errors import NetworkError, ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.sources import Link, _coinw
+from balcli.sources._envelope import KEY_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount
 
 PRIVATE = "/api/v1/private"
 BALANCES = "returnBalances"
 COMPLETE_BALANCES = "returnCompleteBalances"
-RATE_LIMIT = 3.0  # returnBalances: requests per second per UID (API-SPEC §2.5)
-COMPLETE_RATE_LIMIT = 2.5  # returnCompleteBalances: 5 requests per 2 s per UID (API-SPEC §2.3)
-
+RATE_LIMIT = exchanges.get("coinw").rate_limits["spot"]  # returnBalances: requests per second per UID
+COMPLETE_RATE_LIMIT = exchanges.get("coinw").rate_limits["spot_complete"]  # returnCompleteBalances: 5 per 2 s
 
 
 class CoinwSpotApi(Api):
@@ -70,13 +71,22 @@ def _is_zero(value: str) -> bool:
     return parse_amount(value) == Decimal(0)
 
 
+def connect(link: Link) -> CoinwSpotApi:
+    return CoinwSpotApi(link.settings["base_url"], link.fields["api_key"], link.fields["api_secret"])
+
+
+def probe(link: Link) -> None:
+    """One ``returnBalances``: the cheapest signed call a CoinW key can make."""
+    for _ in balances(link.client, connect(link), rate_limit=link.rate_limit(RATE_LIMIT)):
+        pass
+
+
 def balances(
     client: HttpClient, api: CoinwSpotApi, *, coins: Iterable[str] | None = None, hide_zero: bool = False,
     rate_limit: float = RATE_LIMIT,
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnBalances``: one row per coin (available balance), sorted by coin."""
-    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=RateLimiter(rate_limit)),
-                   BALANCES)
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=client.limiter(api.name, rate_limit)), BALANCES)
     wanted = _wanted(coins)
     rows = []
     for coin in sorted(data, key=str.upper):
@@ -95,7 +105,7 @@ def complete_balances(
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnCompleteBalances``: available, on orders and their exact total."""
     data = _assets(client.call(api, "POST", PRIVATE, [("command", COMPLETE_BALANCES)],
-                               limiter=RateLimiter(rate_limit)), COMPLETE_BALANCES)
+                               limiter=client.limiter(f"{api.name}.complete", rate_limit)), COMPLETE_BALANCES)
     wanted = _wanted(coins)
     rows = []
     for coin in sorted(data, key=str.upper):
@@ -114,3 +124,32 @@ def complete_balances(
         rows.append({"coin": coin, "available": available, "on_orders": on_orders,
                      "total": format_decimal(total)})
     yield rows
+
+
+# -- answers -> typed errors (the API's envelope and codes) -----------------------------------------
+
+def check_coinw_spot(answer: Answer) -> Any:
+    """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
+    label = answer.api.label
+    _coinw.unauthorized(answer)
+    http_failure(answer)
+    if answer.status == 200 and not answer.text.strip():
+        return {}
+    body = answer.json()
+    code = _coinw.code_of(answer, body)
+    msg = body.get("msg") or body.get("message")
+    if code in ("200", "0") and body.get("success") is not False and body.get("failed") is not True:
+        return body.get("data")
+    if code == "29001":
+        raise _coinw.rate_limited(label, code, msg)
+    if code in ("-103", "1003", "6000", "10006"):
+        raise auth_error(label, "authentication failed (API key, signature, IP or permission)",
+                    f"{KEY_HINT}; check the API secret too", code, msg)
+    if code == "10007":
+        raise auth_error(label, "invalid signature", SIGN_HINT, code, msg)
+    if code in ("-3", "10003"):
+        raise param_error(label, code, msg)
+    if code == "-200":
+        raise NetworkError(f"{label} system error", api_code=code, api_message=msg)
+    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
+                        api_message=msg)

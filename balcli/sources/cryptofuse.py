@@ -16,18 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from balcli import signing, views
-from balcli.errors import ResponseError
-from balcli.http import (
-    Answer,
-    Api,
-    HttpClient,
-    Prepared,
-    RateLimiter,
-    TokenRejected,
-    check_cryptofuse,
-    check_cryptofuse_token,
-)
+from balcli import exchanges, signing, views
+from balcli.errors import AuthError, ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.sources import Link
+from balcli.sources._envelope import auth_error, param_error
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources._rows import amount, need, need_list, text
 
@@ -35,11 +28,10 @@ TOKEN = "/o/token/"
 BALANCES = "/user/balances/"
 HISTORY = "/user/balances/history/"
 SCOPE = "read write"
-RATE_LIMIT = 100 / 60  # requests per second: 100 per minute per key (API-SPEC §3.5)
+RATE_LIMIT = exchanges.get("cryptofuse").rate_limits["api"]  # requests per second: 100 per minute per key
 DEFAULT_PAGE_SIZE = views.OAUTH_DEFAULT_PAGE_SIZE
 CONCURRENCY = 4
 SCOPES = ("account", "sub_accounts")
-
 
 
 class CryptofuseApi(Api):
@@ -98,8 +90,10 @@ class Session:
     """
 
     def __init__(self, client: HttpClient, base_url: str, fields: dict[str, str], *, cache_path: Path | None,
-                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] | None = None) -> None:
+                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] | None = None,
+                 rate_limit: float = RATE_LIMIT) -> None:
         self.client = client
+        self.limiter = client.limiter("cryptofuse", rate_limit)
         self.base_url = base_url
         self.static = "token" in fields
         self.cache_path = None if self.static else cache_path
@@ -140,11 +134,11 @@ class Session:
                 self.warn(f"could not cache the Cryptofuse token in {self.cache_path}: {exc.strerror}")
         return token
 
-    def call(self, path: str, params: list[tuple[str, Any]] | None = None, *, limiter: RateLimiter) -> Any:
+    def call(self, path: str, params: list[tuple[str, Any]] | None = None) -> Any:
         """A GET with the current token; on a 401, one fresh token per run (never for a static token)."""
         used = self.api.token
         try:
-            return self.client.call(self.api, "GET", path, params, limiter=limiter)
+            return self.client.call(self.api, "GET", path, params, limiter=self.limiter)
         except TokenRejected as exc:
             if self.static:
                 exc.hint = ("the bearer token (BALCLI_CRYPTOFUSE_TOKEN or `balcli auth set cryptofuse`) was rejected "
@@ -159,7 +153,7 @@ class Session:
                     self._forget()
                     self.api.token = self._fetch()
         try:
-            return self.client.call(self.api, "GET", path, params, limiter=limiter)
+            return self.client.call(self.api, "GET", path, params, limiter=self.limiter)
         except TokenRejected as exc:
             self._forget()
             raise self._final(exc) from None
@@ -180,9 +174,20 @@ class Session:
 
 # -- endpoints ---------------------------------------------------------------------------------------------
 
-def balances(session: Session, *, limiter: RateLimiter) -> tuple[list[dict], dict[str, Any]]:
+def connect(link: Link, warn: Callable[[str], None] = lambda _: None) -> Session:
+    """A session for this run's token: static, cached, or fetched now with the client credentials."""
+    return Session(link.client, link.settings["base_url"], dict(link.fields), cache_path=link.token_cache,
+                   warn=warn, rate_limit=link.rate_limit(RATE_LIMIT))
+
+
+def probe(link: Link) -> None:
+    """``GET /user/balances/`` (after a token request, unless a token is cached or static)."""
+    balances(connect(link, link.client.warn))
+
+
+def balances(session: Session) -> tuple[list[dict], dict[str, Any]]:
     """``GET /user/balances/``: rows sorted by scope then currency, and the ``statistics`` object."""
-    body = session.call(BALANCES, limiter=limiter)
+    body = session.call(BALANCES)
     rows = []
     for scope in SCOPES:
         where = f"Cryptofuse balances '{scope}'"
@@ -207,7 +212,7 @@ def statistics_lines(stats: dict[str, Any]) -> list[str]:
 
 def history_pages(
     session: Session, *, currency: str | None = None, kind: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-    max_items: int | None = None, limiter: RateLimiter, concurrency: int = CONCURRENCY, warn: Warn | None = None,
+    max_items: int | None = None, concurrency: int = CONCURRENCY, warn: Warn | None = None,
     on_page: OnPage | None = None,
 ) -> Iterator[list[dict]]:
     """``GET /user/balances/history/`` with ``limit``/``offset``, every page to ``total`` (newest first).
@@ -217,7 +222,7 @@ def history_pages(
 
     def fetch(index: int, size: int) -> tuple[list[dict], int]:
         params = [("currency", currency), ("type", kind), ("limit", size), ("offset", index * size)]
-        body = session.call(HISTORY, [(k, v) for k, v in params if v is not None], limiter=limiter)
+        body = session.call(HISTORY, [(k, v) for k, v in params if v is not None])
         entries = need_list(body, "history", "Cryptofuse balance history")
         total = need(body, "total", "Cryptofuse balance history")
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
@@ -256,3 +261,71 @@ def utc_text(value: str, where: str) -> str:
     micro = utc.microsecond
     frac = "" if not micro else f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
+
+
+# -- answers -> typed errors (the API's envelope and codes) -----------------------------------------
+
+class TokenRejected(AuthError):
+    """A bearer token got HTTP 401: the OAuth source fetches a fresh token once before failing."""
+
+
+def check_cryptofuse(answer: Answer) -> Any:
+    """Cryptofuse: no envelope; the HTTP status is the error signal."""
+    label = answer.api.label
+    http_failure(answer)
+    err = {}
+    if answer.status >= 300:
+        try:
+            body = answer.json()
+            err = body.get("error") if isinstance(body, dict) else {}
+        except ResponseError:
+            err = {}
+    code = err.get("code") if isinstance(err, dict) else err
+    msg = err.get("message") if isinstance(err, dict) else None
+    if answer.status == 401:
+        raise TokenRejected(f"{label} rejected the token", "check the client id and secret or the bearer token "
+                            "(`balcli auth status`)", api_code=code or 401, api_message=msg)
+    if answer.status == 403:
+        raise auth_error(label, "missing scope or permission", "the OAuth application needs the read and write scopes",
+                    code or 403, msg)
+    if answer.status in (301, 302, 307, 308):
+        raise ResponseError(f"{label} redirected to {answer.headers.get('Location')}",
+                            "check --base-url (keep the path's trailing slash)")
+    if answer.status == 400:
+        raise param_error(label, code or 400, msg)
+    if answer.status >= 300:
+        raise ResponseError(f"{label} answered HTTP {answer.status}", "see the API's code and message",
+                            api_code=code, api_message=msg)
+    return answer.json()
+
+
+def check_cryptofuse_token(answer: Answer) -> Any:
+    """Cryptofuse ``POST /o/token/`` (OAuth 2.0, RFC 6749 §5.2 errors): a bad client is exit 4 with a hint."""
+    label = "Cryptofuse"
+    http_failure(answer)
+    try:
+        body = answer.json()
+    except ResponseError:
+        if answer.status == 200:
+            raise
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):  # the API's own error shape, in case the token endpoint uses it
+        error = error.get("code")
+    detail = body.get("error_description") if isinstance(body, dict) else None
+    if answer.status == 200 and not error:
+        return body
+    if error == "invalid_client" or answer.status == 401:
+        raise AuthError(f"{label} rejected the client id and secret at the token endpoint",
+                        "check BALCLI_CRYPTOFUSE_CLIENT_ID and BALCLI_CRYPTOFUSE_CLIENT_SECRET, or store them again "
+                        "with `balcli auth set cryptofuse`", api_code=error or 401, api_message=detail)
+    if error in ("invalid_scope", "unauthorized_client", "unsupported_grant_type", "invalid_grant") \
+            or answer.status == 403:
+        raise AuthError(f"{label} refused to issue a token for this OAuth application",
+                        "the application needs the client-credentials grant and the read and write scopes",
+                        api_code=error or answer.status, api_message=detail)
+    if answer.status in (301, 302, 307, 308):
+        raise ResponseError(f"{label} token endpoint redirected to {answer.headers.get('Location')}",
+                            "check --base-url (keep the path's trailing slash)")
+    raise ResponseError(f"{label} token endpoint answered HTTP {answer.status}", "see the API's code and message",
+                        api_code=error, api_message=detail)

@@ -6,18 +6,19 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from balcli import signing
+from balcli import exchanges, signing, views
 from balcli.amounts import exact_sum, format_decimal
-from balcli.errors import ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter, check_zoomex
+from balcli.errors import ClockSkewError, NetworkError, RateLimitError, ResponseError
+from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, snippet
 from balcli.pagination import OnPage, cursor_pages
+from balcli.sources import Link
+from balcli.sources._envelope import IP_HINT, KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount, need, need_list, text
 
 ASSET_BALANCE = "/private/v1/broker/asset-balance"
 SERVER_TIME = "/cloud/trade/v3/market/time"
-RATE_LIMIT = 5.0  # requests per second per UID (API-SPEC §1.1)
-MAX_PAGE_SIZE = 50
-
+RATE_LIMIT = exchanges.get("zoomex").rate_limits["broker"]  # requests per second per UID
+MAX_PAGE_SIZE = views.BROKER_MAX_PAGE_SIZE
 
 
 class ZoomexApi(Api):
@@ -53,6 +54,27 @@ class ZoomexApi(Api):
         return (self._secret, self._key)
 
 
+def connect(link: Link, *, testnet: bool = False) -> ZoomexApi:
+    s = link.settings
+    return ZoomexApi(s["testnet_base_url"] if testnet else s["base_url"], link.fields["api_key"],
+                     link.fields["api_secret"], int(s["recv_window"]))
+
+
+def probe(link: Link) -> None:
+    """One customer of the first page: the cheapest signed call the broker key can make."""
+    pages = asset_balance_pages(link.client, connect(link), page_size=1, max_items=1,
+                                rate_limit=link.rate_limit(RATE_LIMIT))
+    try:
+        next(iter(pages), None)
+    finally:
+        pages.close()
+
+
+def server_time(client: HttpClient, base_url: str) -> int | None:
+    """``GET /cloud/trade/v3/market/time`` (unsigned), epoch milliseconds."""
+    return ZoomexApi(base_url, "", "", 0).server_time_ms(client)
+
+
 def asset_balance_pages(
     client: HttpClient, api: ZoomexApi, *, uid: str | None = None, coin: str | None = None,
     page_size: int = MAX_PAGE_SIZE, max_items: int | None = None, rate_limit: float = RATE_LIMIT,
@@ -62,7 +84,7 @@ def asset_balance_pages(
 
     ``max_items`` counts customers (the API pages by customer).
     """
-    limiter = RateLimiter(rate_limit)
+    limiter = client.limiter(api.name, rate_limit)
 
     def fetch(cursor: str | None) -> tuple[list, str | None]:
         params = [("uid", uid), ("coin", coin), ("cursor", cursor), ("limit", page_size)]
@@ -100,3 +122,50 @@ def totals(pages: Iterable[list[dict]]) -> Iterator[list[dict]]:
             users.setdefault(coin, set()).add(row["user_id"])
     yield [{"coin": coin, "users": len(users[coin]), "total_balance": format_decimal(sums[coin])}
            for coin in sorted(sums)]
+
+
+# -- answers -> typed errors (the API's envelope and codes) -----------------------------------------
+
+def check_zoomex(answer: Answer) -> Any:
+    """Zoomex v1 envelope: ``ret_code`` 0 is success; HTTP 403 is an IP ban, not bad credentials."""
+    label = answer.api.label
+    if answer.status == 403:
+        raise RateLimitError(f"{label} banned this IP for exceeding its rate limit (HTTP 403)", banned=True,
+                             hint="stop every client using this IP for at least 10 minutes, then run again")
+    http_failure(answer)
+    if answer.status == 401:
+        raise auth_error(label, "invalid API key or missing authentication", KEY_HINT, 401, None)
+    body = answer.json()
+    code = body.get("ret_code") if isinstance(body, dict) else None
+    msg = body.get("ret_msg") if isinstance(body, dict) else None
+    if code is None:
+        raise ResponseError(f"{label} answered without ret_code", "the answer is not a Zoomex v1 envelope; "
+                            "check --base-url", api_message=snippet(answer))
+    if code == 0:
+        if "result" not in body:
+            raise ResponseError(f"{label} answer has no 'result'")
+        return body["result"]
+    if code in (10002, 10021):
+        raise ClockSkewError(f"{label} rejected the request time", api_code=code, api_message=msg)
+    if code == 10003:
+        raise auth_error(label, "invalid API key", KEY_HINT, code, msg)
+    if code in (10004, 10022):
+        raise auth_error(label, "invalid signature", SIGN_HINT, code, msg)
+    if code == 10005:
+        raise auth_error(label, "permission denied (is this a broker key?)", PERM_HINT, code, msg)
+    if code == 10007:
+        raise auth_error(label, "user authentication failed", KEY_HINT, code, msg)
+    if code == 10010:
+        raise auth_error(label, "request IP is not on the key's allow-list", IP_HINT, code, msg)
+    if code in (10006, 10018):
+        raise RateLimitError(f"{label} rate limit reached", "wait a few seconds and run again", api_code=code,
+                             api_message=msg)
+    if code == 10009:
+        raise RateLimitError(f"{label} has banned this IP", "wait before retrying; contact Zoomex if it persists",
+                             banned=True, api_code=code, api_message=msg)
+    if code == 10001:
+        raise param_error(label, code, msg)
+    if code == 10016:
+        raise NetworkError(f"{label} service unavailable", api_code=code, api_message=msg)
+    raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
+                        api_message=msg)

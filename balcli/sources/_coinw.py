@@ -1,0 +1,38 @@
+"""What CoinW's two APIs (spot and affiliate) share in their answers: HTTP 401/403 refusals and bans, the
+``code`` field, and the 29001 rate-limit pause (docs/apis/coinw-spot.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from balcli.errors import RateLimitError, ResponseError
+from balcli.http import Answer, snippet
+from balcli.sources._envelope import IP_HINT, KEY_HINT, auth_error
+
+
+def unauthorized(answer: Answer) -> None:
+    """CoinW answers HTTP 401/403 (often an HTML page) for a refused key or IP (API-SPEC §2.4) and, by its
+    "precautions" page, while a key or IP is banned for too many errors: never retried like a 5xx."""
+    if answer.status in (401, 403):
+        raise auth_error(answer.api.label, f"HTTP {answer.status}", f"{KEY_HINT}; {IP_HINT}; after many failed "
+                    "or too frequent requests CoinW also bans for a while: wait a few minutes before retrying",
+                    answer.status, None)
+
+
+def code_of(answer: Answer, body: Any) -> str:
+    """The envelope's ``code`` as text; an answer without one is named as such (not as "code None")."""
+    if not isinstance(body, dict):
+        raise ResponseError(f"{answer.api.label} answer is not a JSON object", api_message=snippet(answer))
+    if body.get("code") is None:
+        raise ResponseError(f"{answer.api.label} answered without 'code'", "the answer is not a CoinW envelope; "
+                            "check --base-url", api_message=snippet(answer))
+    return str(body["code"])
+
+
+RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
+
+
+def rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:
+    return RateLimitError(f"{label} rate limit reached", "wait half a minute and run again; lower coinw "
+                          "rate_limit in the config if another client shares this key", api_code=code,
+                          api_message=msg, retry_after=RATE_LIMIT_PAUSE)
