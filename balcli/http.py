@@ -1,6 +1,6 @@
 """The transport: one ``requests.Session`` per run, a client-side rate limiter, safe retries, clock-skew
 recovery, redacted ``-v``/``-vv`` logging, and the one place where HTTP statuses and each API's envelope codes
-become typed errors (API-SPEC.md §7). It never prints results; it only logs to stderr.
+become typed errors (docs/apis/README.md, "Errors and exit codes"). It never prints results; it only logs to stderr.
 
 An ``Api`` (one per exchange, defined next to its endpoints in ``balcli.sources``) knows how to sign a request
 and which ``check_*`` function below reads its answers. ``requests`` is imported lazily (start-up cost).
@@ -442,7 +442,7 @@ def _when(seconds: float | None) -> str:
     return f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', until)}"
 
 
-# -- status and envelope -> typed errors: the one place (API-SPEC.md §7) ---------------------------------
+# -- status and envelope -> typed errors: the one place (docs/apis/README.md#errors-and-exit-codes) ------
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failures that a retry can fix
 
@@ -529,7 +529,7 @@ def check_zoomex(answer: Answer) -> Any:
 
 
 def _coinw_unauthorized(answer: Answer) -> None:
-    """CoinW answers HTTP 401/403 (often an HTML page) for a refused key or IP (API-SPEC §2.4) and, by its
+    """CoinW answers HTTP 401/403 (often HTML) for a refused key or IP (docs/apis/coinw-spot.md#errors) and, by its
     "precautions" page, while a key or IP is banned for too many errors: never retried like a 5xx."""
     if answer.status in (401, 403):
         raise _auth(answer.api.label, f"HTTP {answer.status}", f"{_KEY_HINT}; {_IP_HINT}; after many failed "
@@ -547,7 +547,7 @@ def _coinw_code(answer: Answer, body: Any) -> str:
     return str(body["code"])
 
 
-COINW_RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
+COINW_RATE_LIMIT_PAUSE = 30.0  # docs/apis/README.md#retries: back off 30 s; CoinW turns repeated errors into bans
 
 
 def _coinw_rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:

@@ -1,5 +1,4 @@
-"""CoinW affiliate: direct invitees' deposits, withdrawals and balance (API-SPEC.md §5;
-api-docs/coinw-affiliate-invitee-assets.txt).
+"""CoinW affiliate: direct invitees' deposits, withdrawals and balance (docs/apis/coinw-affiliate.md).
 
 CoinW's ``yyyy-MM-dd HH:mm:ss`` times carry no zone. The caller picks one (``--tz``, config ``coinw.timezone``,
 default ``+08:00``); the window is written in it and the answer's times are read in it and shown in UTC.
@@ -21,7 +20,7 @@ from balcli.sources._rows import need, need_list
 
 USER_ASSETS = "/api/v3/patener/openapi/v1/partner/invitation/user/assets"  # "patener" is CoinW's spelling
 SERVER_TIME = "/v1/perpum/time"
-RATE_LIMIT = 5.0  # requests per second per IP and UID (API-SPEC §5.1)
+RATE_LIMIT = 5.0  # requests per second per IP and UID (docs/apis/coinw-affiliate.md, "Rate limits")
 MAX_PAGE_SIZE = 100  # the parameter table's maximum; the "1000" of the page's precautions is not trusted
 CONCURRENCY = 4  # page requests in flight once the total is known (all under the one limiter)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -50,7 +49,7 @@ class CoinwAffiliateApi(Api):
         return check_coinw_affiliate(answer)
 
     def server_time_ms(self, client: HttpClient) -> int | None:
-        """``GET /v1/perpum/time`` -> ``{"code":0,"data":{"time":<ms>}}`` (API-SPEC §5.7)."""
+        """``GET /v1/perpum/time`` -> ``{"code":0,"data":{"time":<ms>}}`` (docs/apis/coinw-affiliate.md#server-time)."""
         body = client.get_json(self, SERVER_TIME)
         data = body.get("data") if isinstance(body, dict) else None
         value = data.get("time") if isinstance(data, dict) else None

@@ -1,4 +1,4 @@
-"""Cryptofuse user balances and balance history (API-SPEC.md §3; api-docs/cryptofuse-user-balances.txt).
+"""Cryptofuse user balances and balance history (docs/apis/cryptofuse.md).
 
 OAuth 2.0: a static bearer token, or a client id + secret exchanged at ``POST /o/token/`` (client credentials,
 ``scope=read write``). A fetched token is cached in a 0600 file until a minute before it expires; on a 401 a
@@ -35,7 +35,7 @@ TOKEN = "/o/token/"
 BALANCES = "/user/balances/"
 HISTORY = "/user/balances/history/"
 SCOPE = "read write"
-RATE_LIMIT = 100 / 60  # requests per second: 100 per minute per key (API-SPEC §3.5)
+RATE_LIMIT = 100 / 60  # requests per second: 100 per minute per key (docs/apis/cryptofuse.md, "Rate limits")
 DEFAULT_PAGE_SIZE = views.OAUTH_DEFAULT_PAGE_SIZE
 CONCURRENCY = 4
 SCOPES = ("account", "sub_accounts")

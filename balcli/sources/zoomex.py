@@ -1,4 +1,4 @@
-"""Zoomex broker: every direct customer's balances (API-SPEC.md §1; api-docs/zoomex-broker-asset-balance.txt)."""
+"""Zoomex broker: every direct customer's balances (docs/apis/zoomex.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from balcli.sources._rows import amount, need, need_list, text
 
 ASSET_BALANCE = "/private/v1/broker/asset-balance"
 SERVER_TIME = "/cloud/trade/v3/market/time"
-RATE_LIMIT = 5.0  # requests per second per UID (API-SPEC §1.1)
+RATE_LIMIT = 5.0  # requests per second per UID (docs/apis/zoomex.md, "Rate limits")
 MAX_PAGE_SIZE = 50
 
 
