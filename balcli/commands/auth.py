@@ -241,7 +241,6 @@ def _prompt(ex: str, fields: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-
 # -- auth status ------------------------------------------------------------------------------------------
 
 @common_options

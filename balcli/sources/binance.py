@@ -34,7 +34,6 @@ DEFAULT_LIMIT, MIN_LIMIT = views.SNAPSHOT_DEFAULT_LIMIT, views.SNAPSHOT_MIN_LIMI
 MAX_LIMIT = views.SNAPSHOT_MAX_LIMIT
 
 
-
 class BinanceApi(Api):
     """HMAC-SHA256 over the exact query string; the IP weight budget read from every answer."""
 

@@ -27,7 +27,6 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 WHERE = "CoinW invitee assets"
 
 
-
 class CoinwAffiliateApi(Api):
     """CoinW futures-style signing: HMAC-SHA256 base64 over the raw query in send order; headers only."""
 

@@ -23,7 +23,6 @@ RATE_LIMIT = 3.0  # returnBalances: requests per second per UID (docs/apis/coinw
 COMPLETE_RATE_LIMIT = 2.5  # returnCompleteBalances: 5 requests per 2 s per UID (docs/apis/coinw-spot.md, "Rate limits")
 
 
-
 class CoinwSpotApi(Api):
     """CoinW spot's private API: ``api_key`` and an MD5 ``sign`` in the URL query, ``command`` never signed."""
 

@@ -41,7 +41,6 @@ CONCURRENCY = 4
 SCOPES = ("account", "sub_accounts")
 
 
-
 class CryptofuseApi(Api):
     """Bearer-token requests; the token may be replaced once when Cryptofuse rejects it."""
 

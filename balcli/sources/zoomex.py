@@ -19,7 +19,6 @@ RATE_LIMIT = 5.0  # requests per second per UID (docs/apis/zoomex.md, "Rate limi
 MAX_PAGE_SIZE = 50
 
 
-
 class ZoomexApi(Api):
     name = "zoomex"
     label = "Zoomex"
