@@ -393,7 +393,7 @@ def until_text(seconds: float | None) -> str:
     return f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', until)}"
 
 
-# -- status and envelope -> typed errors: the one place (API-SPEC.md §7) ---------------------------------
+# -- what every API signals the same way (docs/apis/README.md#errors-and-exit-codes) ------------------
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failures that a retry can fix
 

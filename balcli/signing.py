@@ -1,4 +1,4 @@
-"""Request signing, one pure function per scheme (API-SPEC.md §1.3, §2.2, §4.3, §5.3, §3.2).
+"""Request signing, one pure function per scheme (docs/apis/<api>.md, "Signing").
 
 Inputs in, signature out: no clock, no I/O, and the caller's params are never mutated. The timestamp is
 always an argument. Values are rendered by ``param_text`` so that ``20`` signs as ``20`` (never ``20.0``).
@@ -45,7 +45,7 @@ def _hmac_sha256(secret: str, message: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
 
 
-# -- Zoomex v1 (API-SPEC §1.3) -------------------------------------------------------------------------
+# -- Zoomex v1 (docs/apis/zoomex.md, "Signing") --------------------------------------------------------
 
 def zoomex_v1_string(params: Mapping[str, object]) -> str:
     """All params (api_key, timestamp, recv_window included), sorted by key, raw ``k=v`` joined by ``&``."""
@@ -75,7 +75,7 @@ def zoomex_v1_request(
     return pairs + [("sign", sign)], headers
 
 
-# -- CoinW spot MD5 (API-SPEC §2.2) --------------------------------------------------------------------
+# -- CoinW spot MD5 (docs/apis/coinw-spot.md, "Signing") -----------------------------------------------
 
 def coinw_spot_string(params: Mapping[str, object], *, api_key: str, secret: str) -> str:
     """Sorted ``k=v&`` pairs (``command`` excluded: it is never signed) followed by ``secret_key=SECRET``."""
@@ -96,7 +96,7 @@ def coinw_spot_request(command: str, params: Mapping[str, object], *, api_key: s
     return [("command", command)] + pairs + [("api_key", api_key), ("sign", sign)]
 
 
-# -- CoinW futures / affiliate HMAC-SHA256 base64 (API-SPEC §5.3) ---------------------------------------
+# -- CoinW futures / affiliate HMAC-SHA256 base64 (docs/apis/coinw-affiliate.md, "Signing") -------------
 
 def coinw_futures_string(
     timestamp: int, method: str, path: str, query_pairs: Iterable[tuple[str, object]], body: str = ""
@@ -123,7 +123,7 @@ def coinw_futures_request(
     return pairs, {"api_key": api_key, "timestamp": str(timestamp), "sign": sign}
 
 
-# -- Binance HMAC-SHA256 hex (API-SPEC §4.3) -----------------------------------------------------------
+# -- Binance HMAC-SHA256 hex (docs/apis/binance.md, "Signing") -----------------------------------------
 
 def binance_query(pairs: Iterable[tuple[str, object]]) -> str:
     """The query string exactly as sent: percent-encoded values, in the given order."""
@@ -147,7 +147,7 @@ def binance_request(
     return f"{query}&signature={binance_sign(secret, query)}"
 
 
-# -- OAuth 2.0 client credentials (API-SPEC §3.2) --------------------------------------------------------
+# -- OAuth 2.0 client credentials (docs/apis/cryptofuse.md, "Authentication") ----------------------------
 
 def basic_auth(client_id: str, client_secret: str) -> str:
     token = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")

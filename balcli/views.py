@@ -2,8 +2,7 @@
 
 Kept apart from ``balcli.sources`` so that building the command line (``--help``, TAB completion, usage errors)
 imports none of the transport: the command modules read their views and option bounds here and import their
-source module (http, signing, pagination) only inside the command function. Each source module re-exports its
-views under its old names (``zoomex.VIEW``, ``binance.VIEWS``, ...).
+source module (http, signing, pagination) only inside the command function.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 - every ``balcli`` line of the README's ```` ```sh ```` blocks runs against a sandbox and exits 0 (blocks marked
   ```` ```text ```` need a terminal, a crontab or a real server and are not run);
 - every command's ``--help`` has a summary, its row fields and at least two examples;
-- the README's configuration keys are the loader's.
+- the README's configuration keys are the loader's;
+- every ``docs/apis/`` page and section the code cites exists, the pages' own links resolve, and nothing cites
+  the API notes that live outside the repository.
 """
 
 from __future__ import annotations
@@ -261,3 +263,92 @@ def test_readme_example_runs(line, docs_env):
     if not re.search(r"balcli (-p \S+ )?(auth|config) ", command):  # management commands may print nothing
         assert proc.stdout.strip(), f"{command!r} printed nothing"
     assert "Traceback" not in proc.stderr
+
+
+# -- the code cites docs/apis/ pages and sections that exist ----------------------------------------------
+
+DOCS_APIS = ROOT / "docs" / "apis"
+API_PAGES = ("zoomex.md", "coinw-spot.md", "coinw-affiliate.md", "binance.md", "cryptofuse.md")
+CITING = ("balcli", "tests", "benchmarks")
+# docs/apis/<page>.md, then optionally #anchor or , "Section" (the heading's exact text)
+CITATION = re.compile(r'docs/apis/([\w.-]+\.md)(?:#([\w-]+)|,\s*"([^"\n]+)")?')
+# The notes outside the repository that the code used to cite (spelt so that this file does not match itself).
+STALE = re.compile(r"API-SPE[C]|api-doc[s]/")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, each space a hyphen."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def headings(page: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return {m.group(1).strip() for m in re.finditer(r"^#{1,6}[ \t]+(.+?)[ \t]*$", text, re.M)}
+
+
+def broken_reference(page_name: str, anchor: str | None, section: str | None) -> str | None:
+    page = DOCS_APIS / page_name
+    if not page.is_file():
+        return f"docs/apis/{page_name} does not exist"
+    titles = headings(page)
+    if anchor is not None and anchor not in {slug(t) for t in titles}:
+        return f"docs/apis/{page_name} has no heading with the anchor #{anchor}"
+    if section is not None and section not in titles:
+        return f'docs/apis/{page_name} has no heading "{section}"'
+    return None
+
+
+def text_files(top: str) -> list[Path]:
+    return sorted(p for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def test_every_api_has_a_page_naming_the_vendor_docs():
+    for name in API_PAGES:
+        page = DOCS_APIS / name
+        assert page.is_file(), f"docs/apis/{name} is missing"
+        vendor = page.read_text(encoding="utf-8").split("\n## Vendor documentation\n", 1)
+        assert len(vendor) == 2, f"docs/apis/{name} has no 'Vendor documentation' section"
+        assert "https://" in vendor[1].split("\n## ", 1)[0], f"docs/apis/{name} names no vendor documentation URL"
+    index = (DOCS_APIS / "README.md").read_text(encoding="utf-8")
+    assert all(f"]({name})" in index for name in API_PAGES), "docs/apis/README.md does not link every page"
+
+
+def test_cited_docs_pages_and_sections_exist():
+    problems, cited = [], 0
+    for top in CITING:
+        for path in (ROOT / top).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for m in CITATION.finditer(text):
+                cited += 1
+                problem = broken_reference(*m.groups())
+                if problem:
+                    line = text.count("\n", 0, m.start()) + 1
+                    problems.append(f"{path.relative_to(ROOT)}:{line}: {problem}")
+    assert cited >= 40, f"only {cited} docs/apis citations found: is the pattern still right?"
+    assert not problems, "\n".join(problems)
+
+
+def test_docs_pages_links_resolve():
+    problems = []
+    for page in sorted(DOCS_APIS.glob("*.md")):
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://")):
+                continue
+            name, _, anchor = target.partition("#")
+            problem = broken_reference(name or page.name, anchor or None, None)
+            if problem:
+                problems.append(f"docs/apis/{page.name}: link ({target}): {problem}")
+    assert not problems, "\n".join(problems)
+
+
+def test_nothing_cites_notes_outside_the_repository():
+    found = []
+    for top in CITING:
+        for path in text_files(top):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                      for m in STALE.finditer(text)]
+    assert not found, "cite docs/apis/<page>.md instead:\n" + "\n".join(found)

@@ -383,7 +383,7 @@ def banned_until(err: str) -> datetime:
     ("snapshot", 300, 5, "has banned this IP (HTTP 418) until"),
     ("oauth history", 3600, 5, "rate limit reached (HTTP 429)"),  # Retry-After beyond 60 s: not waited out
     ("oauth balances", 900, 5, "rate limit reached (HTTP 429)"),
-    # CoinW's ban is an HTTP 403 page, which CoinW also uses for a refused key or IP (API-SPEC §2.4): exit 4,
+    # CoinW's ban is an HTTP 403 page, as is its answer to a refused key or IP (docs/apis/coinw-spot.md#errors): exit 4,
     # and the hint says to wait a few minutes in case it is a ban.
     ("spot", None, 4, "HTTP 403"),
     ("invitees", None, 4, "HTTP 403"),

@@ -1,6 +1,6 @@
 """The transport (balcli.http): one session, timeouts, safe retries with capped jittered backoff and
 Retry-After, the rate limiter, clock-skew recovery, redacted -v/-vv logging, and every API's status/envelope
--> error mapping (SPEC §4-§5, API-SPEC §1.6, §2.4, §3.5, §4.5, §5.6, §7). HTTP is mocked with `responses`."""
+-> error mapping (SPEC §4-§5; "Errors" in each docs/apis/ page). HTTP is mocked with `responses`."""
 
 from __future__ import annotations
 
@@ -598,7 +598,7 @@ def test_a_registered_secret_is_scrubbed_from_warnings_too(err):
     assert err.getvalue() == "balcli: warning: the secret *** leaked, abc stays\n"
 
 
-# -- status and envelope -> typed errors (API-SPEC §7) ------------------------------------------------------
+# -- status and envelope -> typed errors (docs/apis/README.md#errors-and-exit-codes) ------------------------
 
 class Labelled(Api):
     name = "t"
@@ -654,7 +654,7 @@ HTML_PAGE = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n
 
 # (check, status, body, headers, error class or None, exit code, what the message or hint must name)
 MAPPING = [
-    # Zoomex (API-SPEC §1.6)
+    # Zoomex (docs/apis/zoomex.md, "Errors")
     (check_zoomex, 403, "", None, RateLimitError, 5, "banned"),
     (check_zoomex, 401, "", None, AuthError, 4, "invalid API key"),
     (check_zoomex, 429, "", None, RateLimitError, 5, "rate limit"),
@@ -676,7 +676,7 @@ MAPPING = [
     (check_zoomex, 200, zx(10018), None, RateLimitError, 5, "rate limit"),
     (check_zoomex, 200, {"retCode": 0, "result": {}}, None, ResponseError, 7, "without ret_code"),
     (check_zoomex, 200, {"ret_code": 0, "ret_msg": "OK"}, None, ResponseError, 7, "no 'result'"),
-    # CoinW spot (API-SPEC §2.4)
+    # CoinW spot (docs/apis/coinw-spot.md, "Errors")
     (check_coinw_spot, 200, cw(29001), None, RateLimitError, 5, "rate limit"),
     (check_coinw_spot, 200, cw(-103), None, AuthError, 4, "API key"),
     (check_coinw_spot, 200, cw(1003), None, AuthError, 4, "API key"),
@@ -694,7 +694,7 @@ MAPPING = [
     (check_coinw_spot, 403, {"code": 403}, None, AuthError, 4, "HTTP 403"),
     (check_coinw_spot, 429, "", None, RateLimitError, 5, "HTTP 429"),
     (check_coinw_spot, 503, cw(-200), None, NetworkError, 6, "HTTP 503"),
-    # CoinW affiliate (API-SPEC §5.6)
+    # CoinW affiliate (docs/apis/coinw-affiliate.md, "Errors")
     (check_coinw_affiliate, 200, cw(29001), None, RateLimitError, 5, "rate limit"),
     (check_coinw_affiliate, 200, cw(6000), None, AuthError, 4, "invalid API key"),
     (check_coinw_affiliate, 200, cw(6001), None, AuthError, 4, "invalid signature"),
@@ -708,7 +708,7 @@ MAPPING = [
     (check_coinw_affiliate, 403, "", None, AuthError, 4, "HTTP 403"),
     (check_coinw_affiliate, 429, "", None, RateLimitError, 5, "HTTP 429"),
     (check_coinw_affiliate, 500, "", None, NetworkError, 6, "HTTP 500"),
-    # Binance (API-SPEC §4.5)
+    # Binance (docs/apis/binance.md, "Errors")
     (check_binance, 401, {"code": -1002, "msg": "unauthorized"}, None, AuthError, 4, "API key"),
     (check_binance, 400, {"code": -1003, "msg": "Too many requests"}, None, RateLimitError, 5, "rate limit"),
     (check_binance, 429, {"code": -1003, "msg": "Too many requests"}, {"Retry-After": "30"}, RateLimitError,
@@ -726,7 +726,7 @@ MAPPING = [
     (check_binance, 200, {"code": -1021, "msg": "late"}, None, ClockSkewError, 7, "request time"),
     (check_binance, 500, {"code": -1001, "msg": "Internal error"}, None, NetworkError, 6, "HTTP 500"),
     (check_binance, 504, HTML_PAGE, None, NetworkError, 6, "HTML error page"),
-    # Cryptofuse (API-SPEC §3.5)
+    # Cryptofuse (docs/apis/cryptofuse.md, "Errors")
     (check_cryptofuse, 401, {"error": {"code": "authentication_failed", "message": "Invalid token"}},
      None, cryptofuse.TokenRejected, 4, "token"),
     (check_cryptofuse, 403, {"error": {"code": "permission_denied", "message": "scope"}}, None, AuthError, 4,

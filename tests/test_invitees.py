@@ -94,7 +94,7 @@ def serve(rsps, pages=PAGES, totals=None):
 
 
 def signature(secret: str, timestamp: str, call) -> str:
-    """Independent of balcli: API-SPEC §5.3 over the decoded query, in the order it was sent."""
+    """Independent of balcli: docs/apis/coinw-affiliate.md#signing over the decoded query, in the order it was sent."""
     raw = "&".join(f"{k}={v}" for k, v in query(call))
     text = f"{timestamp}GET{PATH}{'?' + raw if raw else ''}"
     return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
@@ -173,7 +173,7 @@ def test_empty_result_table_says_so_on_stderr(coinw, cli):
 # -- options on the wire --------------------------------------------------------------------------------
 
 def test_signature_vector_f1(coinw, cli, monkeypatch):
-    """API-SPEC §6.3 F1: uid, quote, pageNo, pageSize in that order, at timestamp 1700000000000."""
+    """Vector F1 (docs/apis/coinw-affiliate.md#test-vectors): uid, quote, pageNo, pageSize in that order."""
     monkeypatch.setenv("BALCLI_COINW_API_KEY", "balcli-test-key-0001")
     monkeypatch.setenv("BALCLI_COINW_API_SECRET", "balcli-test-secret-0001")
     monkeypatch.setattr("time.time", lambda: 1_700_000_000.0)
@@ -209,7 +209,7 @@ def test_the_window_is_written_in_the_tz_zone_signed_raw_and_encoded_on_the_wire
 
 
 def test_signature_vector_f3_window_is_signed_raw(coinw, cli, monkeypatch):
-    """API-SPEC §6.3 F3 string (raw values), plus the quote balcli always sends."""
+    """Vector F3's string (raw values), plus the quote balcli always sends."""
     monkeypatch.setenv("BALCLI_COINW_API_SECRET", "balcli-test-secret-0001")
     monkeypatch.setattr("time.time", lambda: 1_700_000_000.0)
     serve(coinw, pages=[[A]])

@@ -1,6 +1,6 @@
 """The sandbox exchange: isolation, the signing vectors, Zoomex, the request log and TCP behaviour.
 
-Signatures here are computed with small helpers written in this file from API-SPEC.md, never with balcli's code.
+Signatures here are computed with small helpers written in this file from docs/apis/, never with balcli's code.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def session():
 
 def zoomex_get(sb, params, *, key=ZKEY, secret=ZSECRET, ts=None, recv_window=5000, session=requests,
                tamper=False):
-    """Sign like API-SPEC §1.3 (raw values, sorted) and send URL-encoded."""
+    """Sign like docs/apis/zoomex.md#signing (raw values, sorted) and send URL-encoded."""
     p = {k: v for k, v in params.items() if v is not None}
     p.update(api_key=key, timestamp=sb.now_ms() if ts is None else ts, recv_window=recv_window)
     text = "&".join(f"{k}={p[k]}" for k in sorted(p))
@@ -151,7 +151,7 @@ def test_every_vector_with_a_url_is_accepted_and_a_tampered_one_rejected(vector)
     with Sandbox(frozen_time_ms=frozen, customers=20, invitees=20, rate_limits=False) as sb:
         good = _replay(sb, vector)
         if vector["id"] == "F3_enc_alternative":
-            # API-SPEC §9 q1: the sandbox verifies the raw query, so the encoded-signing fallback is refused
+            # docs/apis/coinw-affiliate.md, open question 1: the sandbox checks the raw query; encoded signing fails
             assert CLIENT_ERROR_SHAPES[api](good), good.text
             return
         assert good.status_code == 200, good.text

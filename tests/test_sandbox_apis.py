@@ -1,6 +1,6 @@
 """The sandbox's CoinW spot, Binance, CoinW affiliate and Cryptofuse APIs, over real HTTP on 127.0.0.1.
 
-Requests are signed with small helpers written here from API-SPEC.md, independent of balcli's code.
+Requests are signed with small helpers written here from docs/apis/, independent of balcli's code.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def test_affiliate_auth_errors(sb):
     assert affiliate_get(sb, [], ts=sb.now_ms() - 20_000).json()["code"] == "0"
     limited = affiliate_get(sb, [], key=LIMITED_CREDENTIALS["api_key"], secret=LIMITED_CREDENTIALS["api_secret"])
     assert limited.json()["code"] == 6003 and limited.json()["msg"] == "require more permission"
-    # signing the sorted query while sending it unsorted (API-SPEC F1-neg-sorted)
+    # signing the sorted query while sending it unsorted (docs/apis/coinw-affiliate.md#test-vectors)
     ts = str(sb.now_ms())
     text = ts + "GET" + APATH + "?pageNo=1&pageSize=20&quote=usdt"
     sign = base64.b64encode(hmac.new(CW["api_secret"].encode(), text.encode(), hashlib.sha256).digest()).decode()

@@ -1,8 +1,8 @@
-"""Signing: the cross-checked vectors of API-SPEC §6, the spec's negative examples, purity, and properties.
+"""Signing: the cross-checked vectors (docs/apis/README.md#test-vectors), negative examples, purity, and properties.
 
 Every vector in ``tests/data/signing-vectors.json`` is picked up by id, so adding a vector adds a test. The
 property tests compare balcli's functions with small reference implementations written here from the spec
-text (API-SPEC §1.3, §2.2, §4.3, §5.3); they deliberately do not call any balcli helper.
+text (docs/apis/<api>.md, "Signing"); they deliberately do not call any balcli helper.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def test_vectors_cover_every_scheme() -> None:
     assert len({v["id"] for v in VECTORS}) == len(VECTORS)
 
 
-# -- further values and negative examples from API-SPEC §6 -----------------------------------------------
+# -- further values and negative examples (docs/apis/README.md#test-vectors) -----------------------------
 
 def test_zoomex_source_page_recv_window() -> None:
     params = {"limit": 20, "api_key": API_KEY, "timestamp": TS, "recv_window": 1000000}

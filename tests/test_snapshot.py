@@ -21,7 +21,7 @@ TIME_URL = BASE + "/api/v3/time"
 DAY = 86_400_000
 DUST = "0.000000000000000001"
 HUGE = "98765432109876543210.123456789"
-# Binance's documented key pair and the test timestamp of API-SPEC §6.4
+# Binance's documented key pair and the test timestamp (docs/apis/binance.md, "Test vectors")
 DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 TS = 1_700_000_000_000
@@ -110,7 +110,7 @@ def binance(monkeypatch, no_sleep):
 
 @pytest.fixture
 def frozen_now(monkeypatch):
-    """Pin "now" (window checks and the request timestamp) to API-SPEC's TS, 2023-11-14T22:13:20Z."""
+    """Pin "now" (window checks and the request timestamp) to the vectors' timestamp, 2023-11-14T22:13:20Z."""
     pinned = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
 
     class Pinned(datetime):

@@ -229,7 +229,7 @@ def test_rate_limit_is_retried_then_succeeds(coinw, cli, no_sleep):
     r = cli("spot", "--json")
     assert (r.code, r.json(), r.err) == (0, BALANCE_ROWS, "")
     assert len(coinw.calls) == 2
-    assert [s for s in no_sleep if s >= 1] and all(30 <= s <= 30.25 for s in no_sleep if s >= 1)  # API-SPEC §7
+    assert [s for s in no_sleep if s >= 1] and all(30 <= s <= 30.25 for s in no_sleep if s >= 1)  # docs/apis/README.md
 
 
 def test_rate_limit_that_persists_exits_5(coinw, cli):

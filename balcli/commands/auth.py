@@ -239,7 +239,6 @@ def _prompt(ex: str, fields: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-
 # -- auth status ------------------------------------------------------------------------------------------
 
 @common_options

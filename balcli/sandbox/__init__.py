@@ -1,7 +1,7 @@
-"""balcli's embedded fake exchange: the five APIs of API-SPEC.md on one loopback port.
+"""balcli's embedded fake exchange: the five APIs of docs/apis/ on one loopback port.
 
 Standard library only. Nothing here imports balcli outside ``balcli.sandbox`` (a test walks the AST to hold that
-rule): every signature is verified with this package's own code, written from API-SPEC.md, so a mistake shared
+rule): every signature is verified with this package's own code, written from docs/apis/, so a mistake shared
 with the client's signing code cannot pass unseen. Importing the package is cheap: ``Sandbox`` and ``serve``
 load the server on first use.
 

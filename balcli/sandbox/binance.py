@@ -1,9 +1,9 @@
-"""Binance daily account snapshot (API-SPEC §4): ``GET /sapi/v1/accountSnapshot`` and ``GET /api/v3/time``.
+"""Binance daily account snapshot (docs/apis/binance.md): ``GET /sapi/v1/accountSnapshot`` and ``GET /api/v3/time``.
 
-Verification (written from API-SPEC §4.3): ``signature`` = hex HMAC-SHA256 (compared case-insensitively) of the
+Verification (written from docs/apis/binance.md#signing): ``signature`` = hex HMAC-SHA256 (in any letter case) of the
 query string **exactly as sent**, minus the ``signature`` pair; the key comes from the ``X-MBX-APIKEY`` header.
 
-Rate limit (API-SPEC §4.6): weight 2400 per call against a budget of 12000 per IP per calendar minute (windows
+Rate limit (docs/apis/binance.md#rate-limits): weight 2400 a call, budget 12000 per IP per calendar minute (windows
 of ``limits["binance"]["window"]`` seconds of the wall clock, so a frozen sandbox clock does not freeze them).
 Every ``/sapi`` response carries ``X-SAPI-USED-IP-WEIGHT-1M``. A call that would exceed the budget gets HTTP 429,
 ``Retry-After`` (seconds to the next window) and ``-1003``; any call after a 429 within the same window bans

@@ -1,20 +1,20 @@
-"""CoinW affiliate "direct invitee user asset" (API-SPEC §5) and CoinW futures server time.
+"""CoinW affiliate "direct invitee user asset" (docs/apis/coinw-affiliate.md) and CoinW futures server time.
 
 ``GET /api/v3/patener/openapi/v1/partner/invitation/user/assets`` (the path really says ``patener``) and
 ``GET /v1/perpum/time`` -> ``{"code":0,"data":{"time":<ms>},"msg":"success"}``.
 
-Verification (written from API-SPEC §5.3): headers ``api_key``, ``timestamp``, ``sign``;
+Verification (written from docs/apis/coinw-affiliate.md, "Signing"): headers ``api_key``, ``timestamp``, ``sign``;
 ``sign`` = standard base64 of HMAC-SHA256 over ``timestamp + METHOD + path + ("?" + query) + body`` where
 ``query`` is the **decoded** ``k=v`` pairs joined by ``&`` in the order they were sent (no ``?`` when there are
 none). The percent-encoded variant (vector ``F3_enc_alternative``) is therefore rejected with 6001: the sandbox
-takes the raw-signing side of API-SPEC §9 open question 1.
+takes the raw-signing side of open question 1 (docs/apis/coinw-affiliate.md, "Open questions").
 
 Errors (HTTP 200, ``{"code":N,"msg":"...","data":null,"success":false}`` with a numeric code as CoinW's
 futures endpoints send them), in the order they are checked:
 - 6000 "authentication error: api_key does not exist" (header missing or key unknown);
 - 1 "invalid parameter: timestamp" (missing or not an integer);
 - **6002 "timestamp expired"** when the timestamp is more than 30 s away from the server clock. CoinW does not
-  document its tolerance or this answer (API-SPEC §9 question 3); 6002 is the sandbox's choice, sitting between
+  document its tolerance or this answer (docs/apis/coinw-affiliate.md#open-questions); the sandbox chose 6002, between
   CoinW.Net's 6001 (signature) and the documented 6003, and balcli maps it to clock skew;
 - 6001 "invalid signature";
 - 6003 "require more permission" for a key without the Affiliate permission (``LIMITED_CREDENTIALS``);
@@ -69,7 +69,7 @@ def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
 
 
 def not_found(sb: Sandbox, req: Request) -> Reply:
-    # CoinW answers a wrong path with code 500 "Internal server error" (API-SPEC §5.6)
+    # CoinW answers a wrong path with code 500 "Internal server error" (docs/apis/coinw-affiliate.md, "Errors")
     return json_reply(200, {"code": 500, "msg": "Internal server error", "data": None, "success": False})
 
 

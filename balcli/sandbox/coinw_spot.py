@@ -1,12 +1,12 @@
-"""CoinW spot (API-SPEC §2): ``POST /api/v1/private?command=returnBalances`` and ``…returnCompleteBalances``.
+"""CoinW spot (docs/apis/coinw-spot.md): ``POST /api/v1/private?command=returnBalances``, ``…returnCompleteBalances``.
 
-Verification (written from API-SPEC §2.2): every query parameter except ``command`` and ``sign``, sorted by key,
+Verification (per docs/apis/coinw-spot.md#signing): every query parameter but ``command`` and ``sign``, sorted by key,
 each written ``k=v&`` with its raw (decoded) value, then ``secret_key=SECRET``; ``sign`` = uppercase hex MD5 of
 that. A lowercase sign is rejected. ``api_key`` and ``sign`` must be in the URL query; the body is ignored.
 
 Success: HTTP 200 ``{"code":"200","data":{...},"msg":"SUCCESS","success":true,"failed":false}`` (``code`` is a
 string). Errors are HTTP 200 with a **numeric** ``code`` (as CoinW sends them) and
-``{"code":N,"msg":"...","data":null,"success":false,"failed":true}``. API-SPEC §2.4 leaves the choice of
+``{"code":N,"msg":"...","data":null,"success":false,"failed":true}``. docs/apis/coinw-spot.md#errors leaves the
 auth codes open; the sandbox uses:
 
 - 6000 "authentication error: api_key does not exist": ``api_key`` missing or unknown (CoinW.Net: auth error);
@@ -15,7 +15,7 @@ auth codes open; the sandbox uses:
 - 29001 "API access frequently": rate limit (returnBalances 3 req/s, returnCompleteBalances 5 per 2 s, per key);
 - -200 "system error" (JSON body) for injected 5xx without ``html``; HTTP 405 nginx page for a non-POST.
 
-The ``empty_spot`` fault answers a user without assets in one of API-SPEC §2.3's shapes, option ``shape``:
+The ``empty_spot`` fault answers a user without assets in a shape of docs/apis/coinw-spot.md#response, option ``shape``:
 ``"{}"`` (default), ``"null"``, ``"missing"`` (no ``data`` key), ``'""'`` (empty string) or ``"empty_body"``
 (HTTP 200 with no body at all).
 """
@@ -38,7 +38,7 @@ EMPTY_SHAPES = ("{}", "null", "missing", '""', "empty_body")
 
 
 def sign_md5(secret: str, params: list[tuple[str, str]]) -> tuple[str, str]:
-    """(string to sign, uppercase MD5 hex) per API-SPEC §2.2; `params` exclude `command` and `sign`."""
+    """(string to sign, uppercase MD5 hex) per docs/apis/coinw-spot.md#signing; `params` lack `command` and `sign`."""
     text = "".join(f"{k}={v}&" for k, v in sorted(params, key=lambda kv: kv[0])) + f"secret_key={secret}"
     return text, hashlib.md5(text.encode()).hexdigest().upper()
 

@@ -1,7 +1,7 @@
 """Credentials the sandbox accepts by default. All fake: they only open the sandbox.
 
 - ``DEMO_CREDENTIALS``: what ``balcli --sandbox`` uses (CoinW spot and CoinW affiliate share the ``coinw`` key).
-- ``VECTOR_CREDENTIALS``: the keys of ``tests/data/signing-vectors.json`` (API-SPEC §6), so a vector request can be
+- ``VECTOR_CREDENTIALS``: the keys of ``tests/data/signing-vectors.json``, so a vector request can be
   replayed verbatim against a sandbox with a frozen clock.
 - ``DEMO_STATIC_TOKEN``: a Cryptofuse bearer token with scope ``read write`` that never expires.
 - ``LIMITED_CREDENTIALS``: a key that authenticates but lacks the permission of the broker / affiliate / snapshot
@@ -21,10 +21,10 @@ DEMO_STATIC_TOKEN = "sandbox-static-bearer-token-0001"
 
 VECTOR_CREDENTIALS: dict[str, str] = {
     "balcli-test-key-0001": "balcli-test-secret-0001",
-    # Binance's public documentation key pair (API-SPEC §6.4)
+    # Binance's public documentation key pair (docs/apis/binance.md, "Test vectors")
     "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A":
         "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
-    # API-SPEC §3.2's example client
+    # the example client (docs/apis/cryptofuse.md, "Authentication")
     "balcli-client-id": "balcli-client-secret",
 }
 

@@ -1,4 +1,4 @@
-"""Cryptofuse (API-SPEC §3): OAuth 2.0 client credentials, ``GET /user/balances/``, ``GET /user/balances/history/``.
+"""Cryptofuse (docs/apis/cryptofuse.md): OAuth 2.0 tokens, ``GET /user/balances/``, ``GET /user/balances/history/``.
 
 ``POST /o/token/``: client from ``Authorization: Basic base64(id:secret)`` (or ``client_id``/``client_secret``
 form fields); form ``grant_type=client_credentials`` and optional ``scope`` (default and maximum ``read write``;

@@ -1,6 +1,6 @@
-"""Zoomex broker API (API-SPEC §1): ``GET /private/v1/broker/asset-balance`` and ``GET /cloud/trade/v3/market/time``.
+"""Zoomex broker (docs/apis/zoomex.md): ``GET /private/v1/broker/asset-balance``, ``GET /cloud/trade/v3/market/time``.
 
-Verification (written from API-SPEC §1.3): the v1 sign is lowercase hex HMAC-SHA256 over the **decoded** query
+Verification (per docs/apis/zoomex.md#signing): the v1 sign is lowercase hex HMAC-SHA256 over the **decoded** query
 parameters except ``sign``, sorted by key, joined as ``k=v`` with ``&``. The ``sign`` query parameter is required;
 when the ``X-BAPI-SIGN`` header is also sent it must carry the same value.
 
@@ -43,7 +43,7 @@ PREFIXES = ("/private/", "/cloud/", "/v5/", "/contract/", "/spot/")
 
 
 def sign_v1(secret: str, params: list[tuple[str, str]]) -> tuple[str, str]:
-    """(string to sign, lowercase hex HMAC-SHA256) of decoded params per API-SPEC §1.3."""
+    """(string to sign, lowercase hex HMAC-SHA256) of decoded params per docs/apis/zoomex.md#signing."""
     text = "&".join(f"{k}={v}" for k, v in sorted(params, key=lambda kv: kv[0]))
     return text, hmac.new(secret.encode(), text.encode(), "sha256").hexdigest()
 

@@ -11,7 +11,7 @@ from balcli.sources._envelope import IP_HINT, KEY_HINT, auth_error
 
 
 def unauthorized(answer: Answer) -> None:
-    """CoinW answers HTTP 401/403 (often an HTML page) for a refused key or IP (API-SPEC §2.4) and, by its
+    """CoinW answers HTTP 401/403 (often HTML) for a refused key or IP (docs/apis/coinw-spot.md#errors) and, by its
     "precautions" page, while a key or IP is banned for too many errors: never retried like a 5xx."""
     if answer.status in (401, 403):
         raise auth_error(answer.api.label, f"HTTP {answer.status}", f"{KEY_HINT}; {IP_HINT}; after many failed "
@@ -29,7 +29,7 @@ def code_of(answer: Answer, body: Any) -> str:
     return str(body["code"])
 
 
-RATE_LIMIT_PAUSE = 30.0  # API-SPEC §7: back off at least 30 s; CoinW turns repeated errors into bans
+RATE_LIMIT_PAUSE = 30.0  # docs/apis/README.md#retries: back off 30 s; CoinW turns repeated errors into bans
 
 
 def rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:

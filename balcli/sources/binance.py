@@ -1,4 +1,4 @@
-"""Binance daily account snapshot (API-SPEC.md §4; api-docs/binance-account-snapshot.txt).
+"""Binance daily account snapshot (docs/apis/binance.md).
 
 One signed ``GET /sapi/v1/accountSnapshot`` per run (weight 2400 against 12,000 per minute per IP, i.e. five
 calls a minute). The query is signed exactly as it is sent (``signing.binance_request``), ``signature`` last.
@@ -24,13 +24,13 @@ from balcli.timeparse import from_ms, iso_utc, to_ms
 
 ACCOUNT_SNAPSHOT = "/sapi/v1/accountSnapshot"
 SERVER_TIME = "/api/v3/time"
-WEIGHT = 2400  # IP weight of one snapshot call (API-SPEC §4.1)
-BUDGET = 12000  # IP weight per minute of this /sapi endpoint (API-SPEC §4.6)
+WEIGHT = 2400  # IP weight of one snapshot call (docs/apis/binance.md, "Rate limits")
+BUDGET = 12000  # IP weight per minute of this /sapi endpoint (docs/apis/binance.md, "Rate limits")
 RATE_LIMIT = exchanges.get("binance").rate_limits["snapshot"]  # BUDGET / WEIGHT per minute: 5 calls
 WEIGHT_HEADER = "X-SAPI-USED-IP-WEIGHT-1M"
 TYPES = ("spot", "margin", "futures")
 DAY_MS = 86_400_000
-MAX_WINDOW_MS = 30 * DAY_MS  # endTime - startTime must be shorter than this (API-SPEC §4.2)
+MAX_WINDOW_MS = 30 * DAY_MS  # endTime - startTime must be shorter than this (docs/apis/binance.md, "Parameters")
 LOOKBACK_MS = 30 * DAY_MS  # "the last one month": startTime no earlier than 30 days before now
 SEND_MARGIN_MS = 60_000  # see window_params
 DEFAULT_LIMIT, MIN_LIMIT = views.SNAPSHOT_DEFAULT_LIMIT, views.SNAPSHOT_MIN_LIMIT

@@ -1,5 +1,4 @@
-"""CoinW affiliate: direct invitees' deposits, withdrawals and balance (API-SPEC.md §5;
-api-docs/coinw-affiliate-invitee-assets.txt).
+"""CoinW affiliate: direct invitees' deposits, withdrawals and balance (docs/apis/coinw-affiliate.md).
 
 CoinW's ``yyyy-MM-dd HH:mm:ss`` times carry no zone. The caller picks one (``--tz``, config ``coinw.timezone``,
 default ``+08:00``); the window is written in it and the answer's times are read in it and shown in UTC.
@@ -51,7 +50,7 @@ class CoinwAffiliateApi(Api):
         return check_coinw_affiliate(answer)
 
     def server_time_ms(self, client: HttpClient) -> int | None:
-        """``GET /v1/perpum/time`` -> ``{"code":0,"data":{"time":<ms>}}`` (API-SPEC §5.7)."""
+        """``GET /v1/perpum/time`` -> ``{"code":0,"data":{"time":<ms>}}`` (docs/apis/coinw-affiliate.md#server-time)."""
         body = client.get_json(self, SERVER_TIME)
         data = body.get("data") if isinstance(body, dict) else None
         value = data.get("time") if isinstance(data, dict) else None

@@ -1,4 +1,4 @@
-"""CoinW spot: the account's balances per coin (API-SPEC.md §2; api-docs/coinw-spot-balance.txt).
+"""CoinW spot: the account's balances per coin (docs/apis/coinw-spot.md).
 
 ``returnBalances`` gives the available balance only (amounts in open orders excluded);
 ``returnCompleteBalances`` gives available and on-orders, from which the exact total is computed.
@@ -42,7 +42,7 @@ class CoinwSpotApi(Api):
         pairs = signing.coinw_spot_request(command, dict(business), api_key=self._key, secret=self._secret)
         signed = signing.coinw_spot_string(dict(business), api_key=self._key, secret=self._secret)
         signed = signed[: signed.rindex("secret_key=")] + "secret_key=***"
-        # CoinW's own demo sends an empty body with this content type (API-SPEC §2.1, vector C1).
+        # CoinW's own demo sends an empty body with this content type (docs/apis/coinw-spot.md, "Parameters").
         return Prepared(method, self.base_url + path, pairs, {"Content-Type": "application/json"},
                         log_note=f"signed: {signed}")
 
@@ -54,7 +54,7 @@ class CoinwSpotApi(Api):
 
 
 def _assets(data: Any, command: str) -> dict[str, Any]:
-    """The ``{coin: ...}`` mapping; every documented "no assets" shape is an empty one (API-SPEC §2.3)."""
+    """The ``{coin: ...}`` mapping; each "no assets" shape is an empty one (docs/apis/coinw-spot.md#response)."""
     if data is None or data == "" or data == [] or data == {}:
         return {}
     if not isinstance(data, dict):

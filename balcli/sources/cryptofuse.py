@@ -1,4 +1,4 @@
-"""Cryptofuse user balances and balance history (API-SPEC.md §3; api-docs/cryptofuse-user-balances.txt).
+"""Cryptofuse user balances and balance history (docs/apis/cryptofuse.md).
 
 OAuth 2.0: a static bearer token, or a client id + secret exchanged at ``POST /o/token/`` (client credentials,
 ``scope=read write``). A fetched token is cached in a 0600 file until a minute before it expires; on a 401 a

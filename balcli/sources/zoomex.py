@@ -1,4 +1,4 @@
-"""Zoomex broker: every direct customer's balances (API-SPEC.md §1; api-docs/zoomex-broker-asset-balance.txt)."""
+"""Zoomex broker: every direct customer's balances (docs/apis/zoomex.md)."""
 
 from __future__ import annotations
 
