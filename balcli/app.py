@@ -14,7 +14,7 @@ daily snapshots and Cryptofuse OAuth balances. Exact to the last decimal, every 
 
 Results go to stdout (table on a terminal, TSV in a pipe; --json/--csv/-o for others); progress, warnings
 and errors go to stderr. Exit codes: 0 ok, 2 usage, 3 config/credentials, 4 rejected credentials,
-5 rate limited/banned, 6 network/server, 7 unusable answer, 130 interrupted.
+5 rate limited/banned, 6 network/server, 7 unusable answer, 8 `check`: a rule breached, 130 interrupted.
 """
 
 
@@ -59,7 +59,7 @@ def root(
 
 # Command name -> the module under balcli.commands that registers it, in the order --help lists them: the
 # registry's source commands (each module named as its command), then the management commands.
-COMMANDS = {**{name: name for name in SOURCE_COMMANDS},
+COMMANDS = {**{name: name for name in SOURCE_COMMANDS}, "summary": "summary", "check": "check",
             "auth": "auth", "config": "config_cmd", "sandbox": "sandbox_cmd"}
 # Root options that take a value (``--profile NAME``): what follows them is not the command name.
 _VALUE_OPTIONS = frozenset({"--profile", "-p", "--config"})

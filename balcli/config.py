@@ -31,7 +31,11 @@ from balcli.errors import ConfigError
 from balcli.exchanges import EXCHANGES, Exchange
 
 DEFAULTS_KEYS = tuple(o.name for o in options.DEFAULTS)
-TOP_KEYS = ("default_profile", "defaults", "profiles", "credentials_file")
+TOP_KEYS = ("default_profile", "defaults", "profiles", "credentials_file", "summary")
+SUMMARY_KEYS = ("snapshot_types",)
+SNAPSHOT_TYPES = ("spot", "margin", "futures")  # what `summary: {snapshot_types: [...]}` may list
+DEFAULT_SNAPSHOT_TYPES = ("spot",)
+PROFILE_KEYS = (*EXCHANGES, "checks")  # a profile: its exchanges' sections and its `balcli check` rules
 _TOP_OPTIONS = {o.name: o for o in options.DEFAULTS}
 
 
@@ -63,6 +67,8 @@ class Settings(NamedTuple):
     format: Setting
     exchanges: Mapping[str, Mapping[str, Setting]] = MappingProxyType({})
     sandbox: bool = False
+    snapshot_types: tuple[str, ...] = DEFAULT_SNAPSHOT_TYPES  # summary: {snapshot_types: [...]}
+    checks: tuple[tuple[str, str], ...] = ()  # the profile's `checks:` as (name, rule text), in file order
 
     def exchange(self, name: str, key: str) -> Any:
         return self.exchanges[name][key].value
@@ -171,7 +177,7 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any,
         raise _fail(path, raw, keypath, f"{exc} (got {value!r})", "see config.example.yaml for every key") from None
 
 
-def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]] | None:
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
     """Top-level settings and ``profiles`` from the file, validated; None when the file does not exist."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -186,15 +192,19 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str
     for key in ("default_profile", "credentials_file"):
         if key in top:
             result[key] = _check_value(path, raw, (key,), top[key])
+    if "summary" in top:
+        result["snapshot_types"] = _snapshot_types(path, raw, top["summary"])
     defaults = _check_keys(path, raw, top.get("defaults"), ("defaults",), DEFAULTS_KEYS)
     result["defaults"] = {k: _check_value(path, raw, ("defaults", k), v) for k, v in defaults.items()}
-    profiles: dict[str, dict[str, dict[str, Any]]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     profiles_raw = top.get("profiles") or {}
     if not isinstance(profiles_raw, dict):
         raise _fail(path, raw, ("profiles",), "must be a mapping of profile names", "see config.example.yaml")
     for name, body in profiles_raw.items():
-        body = _check_keys(path, raw, body, ("profiles", str(name)), tuple(EXCHANGES))
-        profile: dict[str, dict[str, Any]] = {}
+        body = dict(_check_keys(path, raw, body, ("profiles", str(name)), PROFILE_KEYS))
+        profile: dict[str, Any] = {}
+        if "checks" in body:
+            profile["checks"] = _checks(path, raw, ("profiles", str(name), "checks"), body.pop("checks"))
         for ex, section in body.items():
             keypath = ("profiles", str(name), ex)
             exchange = EXCHANGES[ex]
@@ -202,6 +212,38 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, dict[str
             profile[ex] = {k: _check_value(path, raw, keypath + (k,), v, exchange.key(k)) for k, v in section.items()}
         profiles[str(name)] = profile
     return result, profiles
+
+
+def _snapshot_types(path: Path, raw: _Raw, value: Any) -> tuple[str, ...]:
+    summary = _check_keys(path, raw, value, ("summary",), SUMMARY_KEYS)
+    types = summary.get("snapshot_types", list(DEFAULT_SNAPSHOT_TYPES))
+    keypath = ("summary", "snapshot_types")
+    if (not isinstance(types, list) or not types or any(t not in SNAPSHOT_TYPES for t in types)
+            or len(set(types)) != len(types)):
+        raise _fail(path, raw, keypath, f"must be a list of distinct snapshot types from {', '.join(SNAPSHOT_TYPES)} "
+                    f"(got {types!r})", "e.g. summary: {snapshot_types: [spot, futures]}")
+    return tuple(types)
+
+
+def _checks(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any) -> tuple[tuple[str, str], ...]:
+    """``checks: [{name: low-usdt, rule: 'spot:USDT>=500'}]``: the shape is checked here (exit 3); the rule's
+    grammar by ``balcli check`` (exit 2, naming the rule), so a bad rule never stops another command."""
+    hint = "e.g. checks: [{name: low-usdt, rule: 'spot:USDT>=500'}]"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(path, raw, keypath, "must be a list of {name, rule} entries", hint)
+    found: list[tuple[str, str]] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(map(str, item)) != {"name", "rule"} or not all(
+                isinstance(item[k], str) and item[k].strip() for k in ("name", "rule")):
+            raise _fail(path, raw, keypath, f"entry {i + 1} must have exactly a non-empty `name` and `rule` "
+                        f"(got {item!r})", hint)
+        if any(item["name"].strip() == name for name, _ in found):
+            raise _fail(path, raw, keypath, f"entry {i + 1}: the name {item['name']!r} is used twice",
+                        "give each check its own name")
+        found.append((item["name"].strip(), item["rule"].strip()))
+    return tuple(found)
 
 
 def config_path(config: str | None = None, env: Mapping[str, str] = os.environ) -> tuple[Path, bool]:
@@ -268,6 +310,7 @@ def load(
             return Setting(file_value, "file")
         return Setting(default, "default")
 
+    checks = section.get("checks", ())
     exchanges = {ex.name: _exchange_settings(ex, section.get(ex.name, {}), pick, sandbox_url)
                  for ex in EXCHANGES.values()}
 
@@ -285,6 +328,8 @@ def load(
         format=pick("BALCLI_FORMAT", defaults.get("format"), None, options.FORMAT.parse),
         exchanges=exchanges,
         sandbox=bool(sandbox_url),
+        snapshot_types=top.get("snapshot_types", DEFAULT_SNAPSHOT_TYPES),
+        checks=checks,
     )
 
 

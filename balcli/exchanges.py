@@ -24,6 +24,15 @@ FIELD_LABELS = MappingProxyType({"api_key": "API key", "api_secret": "API secret
                                  "client_secret": "client secret", "token": "bearer token"})
 
 
+class Contribution(NamedTuple):
+    """What one source command adds to ``balcli summary`` (and so to ``balcli check``)."""
+
+    rows: str  # "module:function": ``summary_rows(link, scopes, *, warn, on_page)`` -> pages of summary rows
+    holder: str  # whose money: "own" (the house's) or "customers" (held for customers; never added to own)
+    scopes: tuple[str, ...]  # every scope it can report (a check rule's selector names one)
+    unit: str = "rows"  # what its status line counts: "300 customers in 6 pages"
+
+
 class Exchange(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
     name: str  # the credentials name: `balcli auth set NAME`, config section, BALCLI_<NAME>_* variables
     label: str  # for people: "Zoomex"
@@ -38,6 +47,7 @@ class Exchange(NamedTuple):  # not a dataclass: 10x cheaper to define at start-u
     docs: str  # the wire notes in this repository
     server_time: str | None = None  # "module:function" reading the server clock, if the API has one
     testnet: bool = False  # whether ``testnet_base_url`` is a key
+    summary: Mapping[str, Contribution] = MappingProxyType({})  # source command -> its part of the summary
 
     def key(self, name: str) -> Option:
         for option in self.keys:
@@ -82,7 +92,9 @@ EXCHANGES: Mapping[str, Exchange] = MappingProxyType({e.name: e for e in (
         rate_limits=MappingProxyType({"broker": 5.0}),
         commands=("broker",), apis=("balcli.sources.zoomex:ZoomexApi",), probe="balcli.sources.zoomex:probe",
         sandbox=("balcli.sandbox.zoomex",), docs="docs/apis/zoomex.md",
-        server_time="balcli.sources.zoomex:server_time", testnet=True),
+        server_time="balcli.sources.zoomex:server_time", testnet=True,
+        summary=MappingProxyType({"broker": Contribution(
+            "balcli.sources.zoomex:summary_rows", "customers", ("broker",), "customers")})),
     Exchange(
         name="coinw", label="CoinW",
         keys=(base_url("https://api.coinw.com"), TIMEZONE, RATE_LIMIT),
@@ -92,7 +104,11 @@ EXCHANGES: Mapping[str, Exchange] = MappingProxyType({e.name: e for e in (
         apis=("balcli.sources.coinw_spot:CoinwSpotApi", "balcli.sources.coinw_affiliate:CoinwAffiliateApi"),
         probe="balcli.sources.coinw_spot:probe",
         sandbox=("balcli.sandbox.coinw_spot", "balcli.sandbox.coinw_affiliate"),
-        docs="docs/apis/coinw-spot.md", server_time="balcli.sources.coinw_affiliate:server_time"),
+        docs="docs/apis/coinw-spot.md", server_time="balcli.sources.coinw_affiliate:server_time",
+        summary=MappingProxyType({
+            "spot": Contribution("balcli.sources.coinw_spot:summary_rows", "own", ("spot",), "coins"),
+            "invitees": Contribution("balcli.sources.coinw_affiliate:summary_rows", "customers", ("invitees",),
+                                     "invitees")})),
     Exchange(
         name="binance", label="Binance",
         keys=(base_url("https://api.binance.com"), RECV_WINDOW, RATE_LIMIT),
@@ -101,7 +117,10 @@ EXCHANGES: Mapping[str, Exchange] = MappingProxyType({e.name: e for e in (
         rate_limits=MappingProxyType({"snapshot": 12000 / 2400 / 60}),
         commands=("snapshot",), apis=("balcli.sources.binance:BinanceApi",), probe="balcli.sources.binance:probe",
         sandbox=("balcli.sandbox.binance",), docs="docs/apis/binance.md",
-        server_time="balcli.sources.binance:server_time"),
+        server_time="balcli.sources.binance:server_time",
+        summary=MappingProxyType({"snapshot": Contribution(
+            "balcli.sources.binance:summary_rows", "own", ("snapshot.spot", "snapshot.margin", "snapshot.futures"),
+            "snapshots")})),
     Exchange(
         name="cryptofuse", label="Cryptofuse",
         keys=(base_url("https://api.cryptofuse.io"), RATE_LIMIT),
@@ -110,7 +129,10 @@ EXCHANGES: Mapping[str, Exchange] = MappingProxyType({e.name: e for e in (
         commands=("oauth",),
         apis=("balcli.sources.cryptofuse:CryptofuseApi", "balcli.sources.cryptofuse:TokenEndpoint"),
         probe="balcli.sources.cryptofuse:probe", sandbox=("balcli.sandbox.cryptofuse",),
-        docs="docs/apis/cryptofuse.md"),
+        docs="docs/apis/cryptofuse.md",
+        summary=MappingProxyType({"oauth": Contribution(
+            "balcli.sources.cryptofuse:summary_rows", "own", ("oauth.account", "oauth.sub_accounts"),
+            "balances")})),
 )})
 
 NAMES: tuple[str, ...] = tuple(EXCHANGES)
@@ -130,3 +152,9 @@ def by_command(command: str) -> Exchange:
 
 # The source commands, in the order --help and `summary` list them.
 SOURCE_COMMANDS: tuple[str, ...] = tuple(c for e in EXCHANGES.values() for c in e.commands)
+
+
+def summary_sources() -> dict[str, tuple[Exchange, Contribution]]:
+    """Source command -> (its exchange, what it adds to ``balcli summary``), in ``SOURCE_COMMANDS`` order."""
+    found = {c: (e, part) for e in EXCHANGES.values() for c, part in e.summary.items()}
+    return {c: found[c] for c in SOURCE_COMMANDS if c in found}

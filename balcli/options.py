@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
-FORMATS = ("table", "json", "ndjson", "csv", "tsv")
+FORMATS = ("table", "json", "ndjson", "csv", "tsv", "prometheus")  # prometheus: summary and check only
 _TZ_RE = re.compile(r"^(?:Z|UTC|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$")
 
 

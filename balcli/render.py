@@ -44,6 +44,7 @@ class OutputFormat(str, enum.Enum):
     ndjson = "ndjson"
     csv = "csv"
     tsv = "tsv"
+    prometheus = "prometheus"  # summary and check only: written by balcli.prometheus, not by render()
 
 
 # One home for the format names (balcli.options.FORMATS): the config file, BALCLI_FORMAT and -o take the same.
@@ -121,6 +122,8 @@ def render(
         return _write_csv(pages, names, out, header)
     if fmt is OutputFormat.tsv:
         return _write_tsv(pages, names, out, header)
+    if fmt is OutputFormat.prometheus:
+        raise ValueError("render() does not write prometheus: the command writes it with balcli.prometheus")
     return _write_table(pages, view, cols, out, err, color, footnotes)
 
 

@@ -99,3 +99,30 @@ OAUTH_HISTORY = View("oauth history", (
     Field("amount", "amount"),
     Field("balance_after", "amount"),
 ), empty_note="no balance history")
+
+# -- summary and check (across sources) --------------------------------------------------------------------
+
+SUMMARY = View("summary", (
+    Field("source", help="the source command (broker, spot, invitees, snapshot, oauth)"),
+    Field("scope", help="broker, spot, invitees, snapshot.<type>, oauth.account or oauth.sub_accounts"),
+    Field("holder", help="own (the house's money) or customers (held for customers)"),
+    Field("coin"),
+    Field("amount", "amount", "exact sum of the source's rows"),
+    Field("count", "int", "how many source rows were summed"),
+    Field("as_of", "time", "when the figure was valid (a snapshot's time, else when the answer arrived)"),
+), empty_note="no balances from any source")
+
+SUMMARY_BY_COIN = View("summary --by coin", (
+    Field("holder", help="own or customers: money held for customers is never added to the house's own"),
+    Field("coin"),
+    Field("amount", "amount", "exact sum over the sources"),
+    Field("sources", help="the sources summed, e.g. broker+invitees"),
+), empty_note="no balances from any source")
+
+CHECK = View("check", (
+    Field("name", help="the rule's name (config checks) or its text (command line)"),
+    Field("rule"),
+    Field("value", "amount", "the figure the rule compared, exact (a coin with no row is 0)"),
+    Field("status", help="ok, breach or unknown (its source failed)"),
+    Field("detail"),
+), empty_note="no rules")

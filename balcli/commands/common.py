@@ -1,12 +1,13 @@
 """What every source command shares: the global options, the common options (declared once), the run
 context (settings, credentials, one HTTP client, the sandbox), and handing rows to ``render``."""
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TextIO
 
 import typer
 
@@ -46,6 +47,7 @@ class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at st
     base_url: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    output: str | None = None
 
     def chosen_format(self) -> OutputFormat | None:
         """The format the command line asked for (None: not given); conflicting requests are a usage error."""
@@ -86,7 +88,14 @@ _COMMON: list[tuple[str, Any]] = [
     ("max_retries", Annotated[int | None, typer.Option(
         "--max-retries", min=MAX_RETRIES.low, max=MAX_RETRIES.high, metavar="N",
         help=f"{MAX_RETRIES.help} [default: {MAX_RETRIES.default}].", show_default=False)]),
+    ("output", Annotated[str | None, typer.Option(
+        "--output", "-O", metavar="FILE", help="Write the result to FILE instead of stdout, atomically: FILE is "
+        "replaced only when the run succeeds, else it keeps its old content.")]),
 ]
+
+# Why -o prometheus is refused outside summary and check (SPEC §10).
+PROMETHEUS_ONLY = ("-o prometheus is for `balcli summary` and `balcli check` only: one series per customer, coin "
+                   "or day would explode a monitoring system's cardinality")
 
 
 def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,12 +133,16 @@ class Run:
         self._progress: Any = None
 
     @classmethod
-    def start(cls, ctx: typer.Context, common: CommonOptions, exchange: str, **overrides: Any) -> "Run":
+    def start(cls, ctx: typer.Context, common: CommonOptions, exchange: str, *, monitoring: bool = False,
+              **overrides: Any) -> "Run":
+        """``monitoring``: the command can write ``-o prometheus`` (summary, check); every other command refuses
+        it, from the command line, BALCLI_FORMAT or the config, before any request."""
         from balcli import config
 
         g: Globals = ctx.obj or Globals()
         run = cls(g, common, exchange)
         common.chosen_format()  # conflicting formats: usage error before anything else
+        check_output(common)
         sandbox_url = None
         if g.sandbox:
             from balcli.sandbox import Sandbox
@@ -143,6 +156,9 @@ class Run:
                  "timeout": common.timeout, "max_retries": common.max_retries}
         flags.update({f"{exchange}__{k}": v for k, v in overrides.items()})
         run.settings = settings.override(**flags)
+        if not monitoring and run.output_format() is OutputFormat.prometheus:
+            raise UsageError(PROMETHEUS_ONLY, "use -o prometheus with `balcli summary` or `balcli check`; "
+                             "here give table, json, ndjson, csv or tsv")
         ctx.call_on_close(run.close)
         return run
 
@@ -202,8 +218,8 @@ class Run:
         -v (the log lines say it all), and not when rows stream to the same terminal as they arrive (they would
         tangle with the progress line)."""
         if self._progress is None:
-            streaming_to_tty = isatty(sys.stdout) and self.output_format() not in (OutputFormat.table,
-                                                                                    OutputFormat.json)
+            streaming_to_tty = (not self.common.output and isatty(sys.stdout)
+                                and self.output_format() not in (OutputFormat.table, OutputFormat.json))
             self._progress = Progress(enabled=isatty(sys.stderr) and os.environ.get("TERM") != "dumb"
                                       and self.globals.verbose == 0 and not streaming_to_tty)
         return self._progress
@@ -224,10 +240,37 @@ class Run:
             return OutputFormat(self.settings.format.value)
         from balcli.render import default_format
 
-        return default_format(isatty(sys.stdout))
+        return default_format(not self.common.output and isatty(sys.stdout))
+
+    @contextlib.contextmanager
+    def output(self) -> Iterator[TextIO]:
+        """Where the result goes: stdout, or with ``--output/-O FILE`` a temporary file beside FILE that replaces
+        it only when the block ends without an exception (``balcli.files``). A command that can fail after its
+        rows are written (summary, check) raises inside the block so that FILE keeps its old content."""
+        if not self.common.output:
+            try:
+                yield sys.stdout
+            except BrokenPipeError:
+                # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
+                raise StdoutClosed from None
+            return
+        from balcli.errors import ConfigError
+        from balcli.files import atomic_output
+
+        try:
+            with atomic_output(self.common.output) as stream:
+                yield stream
+        except OSError as exc:  # a full disk, a quota, a folder that went away: FILE keeps its old content
+            raise ConfigError(f"cannot write {self.common.output}: {exc.strerror or exc}",
+                              "free some space or pick another --output FILE; the file keeps its previous "
+                              "content") from None
 
     def render(self, pages: Iterable[list[dict]], view: View, *,
-               footnotes: Callable[[], list[str]] | None = None) -> int:
+               footnotes: Callable[[], list[str]] | None = None, out: TextIO | None = None) -> int:
+        """Write the rows; ``out`` is a stream from ``output()`` (default: a block of its own around this)."""
+        if out is None:
+            with self.output() as stream:
+                return self.render(pages, view, footnotes=footnotes, out=stream)
         from balcli.render import render
 
         fmt = self.output_format()
@@ -237,13 +280,9 @@ class Run:
             yield from pages
             progress.done()  # before the table or JSON is drawn on the same terminal
 
-        try:
-            return render(then_clear_progress(), view, fmt, fields=self.fields(view),
-                          header=not self.common.no_header, out=sys.stdout, err=sys.stderr,
-                          color=use_color(sys.stdout), footnotes=footnotes)
-        except BrokenPipeError:
-            # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
-            raise StdoutClosed from None
+        return render(then_clear_progress(), view, fmt, fields=self.fields(view),
+                      header=not self.common.no_header, out=out, err=sys.stderr,
+                      color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes)
 
     def fields(self, view: View) -> list[str] | None:
         from balcli.render import parse_fields
@@ -259,12 +298,29 @@ TRANSPORT_HINTS = {
 }
 
 
-def validate_fields(common: CommonOptions, view: View) -> None:
-    """Check --fields and the format choice before anything is sent."""
+def validate_fields(common: CommonOptions, view: View, *, monitoring: bool = False) -> None:
+    """Check --fields, the format choice and --output before anything is sent."""
     from balcli.render import parse_fields
 
-    common.chosen_format()
+    if common.chosen_format() is OutputFormat.prometheus and not monitoring:
+        raise UsageError(PROMETHEUS_ONLY, "use -o prometheus with `balcli summary` or `balcli check`; "
+                         "here give table, json, ndjson, csv or tsv")
     parse_fields(view, common.fields)
+    check_output(common)
+
+
+def check_output(common: CommonOptions) -> None:
+    """``--output FILE`` must be writable where balcli puts its temporary file (FILE's folder)."""
+    if common.output is None:
+        return
+    from balcli.files import check_target
+
+    if not common.output.strip():
+        raise UsageError("--output needs a file name", "give e.g. --output /var/lib/balcli/summary.csv")
+    problem = check_target(common.output)
+    if problem:
+        raise UsageError(f"--output {common.output}: {problem}",
+                         "give a file in an existing, writable folder")
 
 
 def _check_url(url: str) -> str:

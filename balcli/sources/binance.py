@@ -273,3 +273,30 @@ def check_binance(answer: Answer) -> Any:
         raise auth_error(label, "unauthorized", KEY_HINT, code, msg)
     raise ResponseError(f"{label} returned an error (HTTP {answer.status})", "see the API's code and message",
                         api_code=code, api_message=msg)
+
+
+# -- balcli summary ------------------------------------------------------------------------------------
+
+# What one day of each snapshot type holds: the rows of ``snapshot_rows`` and the amounts summed per asset.
+SUMMARY_AMOUNTS = {"spot": ("free", "locked"), "margin": ("net_asset",), "futures": ("wallet_balance",)}
+
+
+def summary_rows(link: Link, scopes: Iterable[str] = ("snapshot.spot",), *, warn: Any = None,
+                 on_page: Any = None) -> Iterator[list[dict]]:
+    """Scopes ``snapshot.<type>``: the latest day of each type: spot free + locked, margin net asset, futures
+    wallet balance, per asset; ``as_of`` is that snapshot's update time. One call per type, in scope order."""
+    from balcli.amounts import exact_sum
+    from balcli.sources._summary import Sums
+
+    api = connect(link)
+    sums = Sums()
+    for calls, scope in enumerate(scopes, 1):
+        kind = scope.partition(".")[2]
+        vos = account_snapshot(link.client, api, kind, window=[], rate_limit=link.rate_limit(RATE_LIMIT))
+        latest = list(snapshot_rows(vos[-1:], kind))  # oldest first: the last one is the latest day
+        for row in latest[0] if latest else []:
+            total = exact_sum(row[f] or 0 for f in SUMMARY_AMOUNTS[kind])
+            sums.add(scope, row["asset"], str(total), row["update_time"])
+        if on_page is not None:
+            on_page(calls, calls, None)
+    yield sums.rows()

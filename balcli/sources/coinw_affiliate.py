@@ -208,3 +208,24 @@ def check_coinw_affiliate(answer: Answer) -> Any:
         raise param_error(label, code, msg)
     raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
                         api_message=msg)
+
+
+# -- balcli summary ------------------------------------------------------------------------------------
+
+SUMMARY_QUOTE = "usdt"
+
+
+def summary_rows(link: Link, scopes: Iterable[str] = ("invitees",), *, warn: Warn | None = None,
+                 on_page: OnPage | None = None) -> Iterator[list[dict]]:
+    """Scope ``invitees``: every invitee's ``current_balance`` in USDT (the affiliate API's default quote; the
+    same balances quoted in USDC are another valuation of the same money, so only one is summed)."""
+    from balcli.sources._summary import Sums
+    from balcli.timeparse import parse_offset
+
+    sums = Sums()
+    zone = parse_offset(str(link.settings.get("timezone") or "+08:00"), option="coinw.timezone")
+    for page in user_assets_pages(link.client, connect(link), zone=zone, quote=SUMMARY_QUOTE,
+                                  rate_limit=link.rate_limit(RATE_LIMIT), warn=warn, on_page=on_page):
+        for row in page:
+            sums.add("invitees", SUMMARY_QUOTE, row["current_balance"])
+    yield sums.rows()

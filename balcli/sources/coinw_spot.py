@@ -153,3 +153,20 @@ def check_coinw_spot(answer: Answer) -> Any:
         raise NetworkError(f"{label} system error", api_code=code, api_message=msg)
     raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
                         api_message=msg)
+
+
+# -- balcli summary ------------------------------------------------------------------------------------
+
+def summary_rows(link: Link, scopes: Iterable[str] = ("spot",), *, warn: Any = None,
+                 on_page: Any = None) -> Iterator[list[dict]]:
+    """Scope ``spot``: ``returnCompleteBalances`` available + on orders per coin (the exact total)."""
+    from balcli.sources._summary import Sums
+
+    sums = Sums()
+    rows = [row for page in complete_balances(link.client, connect(link),
+                                              rate_limit=link.rate_limit(COMPLETE_RATE_LIMIT)) for row in page]
+    for row in rows:
+        sums.add("spot", row["coin"], row["total"])
+    if on_page is not None:
+        on_page(1, len(rows), None)
+    yield sums.rows()

@@ -329,3 +329,23 @@ def check_cryptofuse_token(answer: Answer) -> Any:
                             "check --base-url (keep the path's trailing slash)")
     raise ResponseError(f"{label} token endpoint answered HTTP {answer.status}", "see the API's code and message",
                         api_code=error, api_message=detail)
+
+
+# -- balcli summary ------------------------------------------------------------------------------------
+
+def summary_rows(link: Link, scopes: Iterable[str] = ("oauth.account", "oauth.sub_accounts"), *,
+                 warn: Callable[[str], None] | None = None, on_page: Any = None) -> Iterator[list[dict]]:
+    """Scopes ``oauth.account`` and ``oauth.sub_accounts``: one ``GET /user/balances/``, per currency (with
+    its network, as Cryptofuse names it: ``USDTERC20``)."""
+    from balcli.sources._summary import Sums
+
+    wanted = set(scopes)
+    rows, _ = balances(connect(link, warn or (lambda _: None)))
+    sums = Sums()
+    for row in rows:
+        scope = f"oauth.{row['scope']}"
+        if scope in wanted:
+            sums.add(scope, row["currency"], row["balance"])
+    if on_page is not None:
+        on_page(1, len(rows), None)
+    yield sums.rows()

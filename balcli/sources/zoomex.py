@@ -169,3 +169,18 @@ def check_zoomex(answer: Answer) -> Any:
         raise NetworkError(f"{label} service unavailable", api_code=code, api_message=msg)
     raise ResponseError(f"{label} returned an error", "see the API's code and message", api_code=code,
                         api_message=msg)
+
+
+# -- balcli summary ------------------------------------------------------------------------------------
+
+def summary_rows(link: Link, scopes: Iterable[str] = ("broker",), *, warn: Any = None,
+                 on_page: OnPage | None = None) -> Iterator[list[dict]]:
+    """Scope ``broker``: every customer's ``total_balance``, summed exactly per coin (one page, at the end)."""
+    from balcli.sources._summary import Sums
+
+    sums = Sums()
+    for page in asset_balance_pages(link.client, connect(link), rate_limit=link.rate_limit(RATE_LIMIT),
+                                    on_page=on_page):
+        for row in page:
+            sums.add("broker", row["coin"], row["total_balance"])
+    yield sums.rows()
