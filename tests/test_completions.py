@@ -52,7 +52,7 @@ def test_bash_completes_commands():
 @needs_bash
 def test_bash_completes_fixed_choices():
     assert sorted(bash_complete("balcli snapshot --type ")) == ["futures", "margin", "spot"]
-    assert sorted(bash_complete("balcli broker -o ")) == ["csv", "json", "ndjson", "table", "tsv"]
+    assert sorted(bash_complete("balcli broker -o ")) == ["csv", "json", "ndjson", "prometheus", "table", "tsv"]
     assert sorted(bash_complete("balcli invitees --quote ")) == ["usdc", "usdt"]
     assert sorted(bash_complete("balcli auth set ")) == ["binance", "coinw", "cryptofuse", "zoomex"]
 

@@ -133,7 +133,7 @@ def test_bad_env_values_name_the_variable(cli, var, value):
     ("profiles:\n  p:\n    binance:\n      rate_limit: .inf\n", ":4: profiles.p.binance.rate_limit: must be"),
     ("profiles:\n  p:\n    cryptofuse:\n      rate_limit: 0\n", ":4: profiles.p.cryptofuse.rate_limit: must be"),
     ("defaults:\n  max_retries: 50\n", ":2: defaults.max_retries: must be a whole number from 0 to 20"),
-    ("defaults:\n  format: xml\n", ":2: defaults.format: must be one of table, json, ndjson, csv, tsv"),
+    ("defaults:\n  format: xml\n", ":2: defaults.format: must be one of table, json, ndjson, csv, tsv, prometheus"),
     ("profiles:\n  p:\n    binance: {recv_window: 0}\n", ":3: profiles.p.binance.recv_window: must be a whole"),
     ("profiles:\n  p:\n    coinw:\n      timezone: CET\n", ":4: profiles.p.coinw.timezone: must be a UTC offset"),
     ("profiles:\n  p:\n    zoomex:\n      base_url: openapi.zoomex.com\n", ":4: profiles.p.zoomex.base_url: must"),
@@ -284,7 +284,8 @@ def test_example_documents_every_accepted_key_and_says_secrets_never_go_there():
     assert set(data) == set(config.TOP_KEYS)
     assert set(data["defaults"]) == set(config.DEFAULTS_KEYS)
     documented = data["profiles"]["default"]
-    assert set(documented) == set(exchanges.NAMES)
+    assert set(documented) == set(config.PROFILE_KEYS)
+    assert data["summary"] == {"snapshot_types": list(config.DEFAULT_SNAPSHOT_TYPES)}
     for ex, keys in {e.name: [o.name for o in e.keys] for e in exchanges.EXCHANGES.values()}.items():
         assert set(documented[ex]) == set(keys), ex
     assert "SECRETS NEVER GO HERE" in example()

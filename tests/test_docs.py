@@ -143,7 +143,9 @@ def test_readme_config_keys_match_the_loader():
     for head, rest in bullets:
         named = [k for k in re.findall(r"`([^`]+)`", rest) if not k.startswith("BALCLI_") and k != "<config dir>"
                  and re.fullmatch(r"[a-z_]+", k)]
-        if head.startswith("profiles.<name>."):
+        if head == "profiles.<name>.checks":
+            top.add("profiles")
+        elif head.startswith("profiles.<name>."):
             top.add("profiles")
             exchanges[head.rsplit(".", 1)[1]] = set(named)
         else:

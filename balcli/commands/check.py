@@ -34,6 +34,7 @@ Examples:
 \b
   balcli check 'spot:USDT>=500' 'own:BTC>=1'
   balcli check --nagios 'customers:USDT<5000000'
+  balcli check --json | jq -r '.[] | select(.status != "ok") | "\\(.name): \\(.detail)"'
   0 * * * * out=$(balcli check -o tsv 2>&1); rc=$?; [ $rc -eq 0 ] || echo "$out" | mail -s "balcli check: exit $rc" ops
 """
 
