@@ -136,7 +136,7 @@ def test_usage_errors_before_any_request(sandbox, env, cli, args, message):
 # -- a source failing, in each way --------------------------------------------------------------------------
 
 FAILURES = {
-    "refused": (4, lambda sb, mp: mp.setenv("BALCLI_BINANCE_API_KEY", "not-a-key-the-sandbox-knows")),
+    "refused": (4, lambda sb, mp: sb.inject("refused", api="binance")),
     "5xx": (6, lambda sb, mp: sb.inject("http_error", api="binance", status=503)),
     "rate-limited": (5, lambda sb, mp: sb.inject("rate_limit", api="binance", retry_after=1)),
 }
@@ -165,6 +165,24 @@ def test_one_failed_source_makes_a_partial_summary_that_never_exits_0(sandbox, e
     else:
         assert " broker " in r.out and " snapshot.spot " not in r.out
         assert f"snapshot: failed (exit {code}): its figures are missing" in r.out
+
+
+@pytest.mark.parametrize("api,source", [("zoomex", "broker"), ("coinw_spot", "spot"), ("coinw_affiliate", "invitees"),
+                                        ("binance", "snapshot"), ("cryptofuse", "oauth")])
+def test_the_sandbox_makes_any_one_source_fail_on_its_own(sandbox, env, cli, no_sleep, api, source):
+    sandbox.inject("refused", api=api)
+    r = cli("summary", "-o", "tsv")
+    assert r.code == 4, r.err
+    lines = status_lines(r.err)
+    assert [ln for ln in lines if " failed " in ln] == [ln for ln in lines if ln.startswith(f"balcli: {source}: failed (exit 4)")]
+    assert sum(" ok, " in ln for ln in lines) == 4
+    assert f"\t{source}\t" not in r.out.split("\n", 1)[1]
+
+
+def test_refused_credentials_from_a_wrong_key(sandbox, env, cli, monkeypatch):
+    monkeypatch.setenv("BALCLI_BINANCE_API_KEY", "not-a-key-the-sandbox-knows")
+    r = cli("summary", "--sources", "snapshot,spot", "--json")
+    assert (r.code, r.out) == (4, "") and "balcli: snapshot: failed (exit 4): Binance rejected the credentials" in r.err
 
 
 def test_several_failed_sources_exit_with_the_highest_code(sandbox, env, cli, monkeypatch, no_sleep):

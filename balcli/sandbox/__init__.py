@@ -55,7 +55,10 @@ Attributes and methods:
   is the cursor just used), ``repeat_page`` (affiliate pageNo > 1 / Cryptofuse offset > 0 answer the previous
   page), ``short_total`` (an empty list while ``total`` says rows remain), ``unreachable_total`` (``total`` +
   ``extra``=10), ``total_changes`` (``total`` + ``delta``=1), ``empty_spot`` (``shape`` = ``"{}"``, ``"null"``,
-  ``"missing"``, ``'""'`` or ``"empty_body"``).
+  ``"missing"``, ``'""'`` or ``"empty_body"``), ``refused`` (the API's own answer to an unknown key or token:
+  balcli exits 4). With ``api=`` each fault makes one source fail on its own (``balcli summary`` then shows a
+  partial summary and ``balcli check`` an unknown rule): ``refused``, ``http_error`` (persistent 5xx) and
+  ``rate_limit`` (retries exhausted) are the three ways a source fails.
 
 Error codes for cases the exchanges do not document are chosen and explained in each API module's docstring:
 ``zoomex``, ``coinw_spot``, ``binance``, ``coinw_affiliate`` (6002 "timestamp expired"), ``cryptofuse``.

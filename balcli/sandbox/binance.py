@@ -81,6 +81,11 @@ def banned(sb: Sandbox, req: Request, retry_after: float = 120) -> Reply:
                 _used_header(sb) + [("Retry-After", retry_after_seconds(retry_after))], rate_limited=True)
 
 
+def refused(sb: Sandbox, req: Request) -> Reply:
+    """The ``refused`` fault: the answer to an unknown key."""
+    return _err(401, -2015, "Invalid API-key, IP, or permissions for action.", [])
+
+
 def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 

@@ -68,6 +68,11 @@ def limited(sb: Sandbox, req: Request, retry_after: float = 1) -> Reply:
     return error(29001, "API access frequently", rate_limited=True)
 
 
+def refused(sb: Sandbox, req: Request) -> Reply:
+    """The ``refused`` fault: the answer to an unknown key."""
+    return error(6000, "authentication error: api_key does not exist")
+
+
 def not_found(sb: Sandbox, req: Request) -> Reply:
     # CoinW answers a wrong path with code 500 "Internal server error" (docs/apis/coinw-affiliate.md, "Errors")
     return json_reply(200, {"code": 500, "msg": "Internal server error", "data": None, "success": False})

@@ -61,6 +61,11 @@ def banned(sb: Sandbox, req: Request, retry_after: float = 1800) -> Reply:
     return reply
 
 
+def refused(sb: Sandbox, req: Request) -> Reply:
+    """The ``refused`` fault: the answer to an unknown key."""
+    return error(6000, "authentication error: api_key does not exist")
+
+
 def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 

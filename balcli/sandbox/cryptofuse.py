@@ -64,6 +64,14 @@ def banned(sb: Sandbox, req: Request, retry_after: float = 3600) -> Reply:
     return limited(sb, req, retry_after)
 
 
+def refused(sb: Sandbox, req: Request) -> Reply:
+    """The ``refused`` fault: the token endpoint refuses the client; the API refuses the token."""
+    if req.path == TOKEN_PATH:
+        return json_reply(401, {"error": "invalid_client"}, [("WWW-Authenticate", 'Basic realm="api"')])
+    return _error(401, "authentication_failed", "Invalid or missing authentication token",
+                  headers=[("WWW-Authenticate", 'Bearer realm="api"')])
+
+
 def not_found(sb: Sandbox, req: Request) -> Reply:
     return json_reply(404, {"detail": "Not found."})
 

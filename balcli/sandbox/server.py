@@ -43,7 +43,7 @@ _PREFIXES = sorted([(p, api) for api, m in _MODULES.items() for p in m.PREFIXES]
 
 FAULTS = ("latency", "error_rate", "http_error", "rate_limit", "ban", "invalid_json", "missing_field",
           "cursor_cycle", "repeat_page", "short_total", "unreachable_total", "total_changes", "timeout", "drop",
-          "empty_spot")
+          "empty_spot", "refused")
 
 DEFAULT_LIMITS: dict[str, dict[str, Any]] = {
     "zoomex": {"count": 5, "window": 1.0},  # per api key (UID), rolling
@@ -372,6 +372,8 @@ class Sandbox:
             opts = take("rate_limit")
             if opts is not None:
                 return module.limited(self, req, float(opts.get("retry_after", 1)))  # float-ok: seconds
+            if take("refused") is not None:
+                return module.refused(self, req)
         if route is None:
             return module.not_found(self, req) if module is not None else html_reply(404)
         reply = route[1](self, req)

@@ -86,6 +86,11 @@ def banned(sb: Sandbox, req: Request, retry_after: float = 600) -> Reply:
     return reply
 
 
+def refused(sb: Sandbox, req: Request) -> Reply:
+    """The ``refused`` fault: the answer to an unknown key."""
+    return envelope(sb, req, 10003, "API key is invalid.")
+
+
 def not_found(sb: Sandbox, req: Request) -> Reply:
     return html_reply(404)
 
