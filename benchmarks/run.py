@@ -312,6 +312,26 @@ def keep_alive(broker: dict[str, float], concurrent: dict[str, float]) -> None:
         "<= pool size (4)", "", concurrent["connections"] <= 4)
 
 
+# -- summary: all sources at once --------------------------------------------------------------------------------
+
+def summary_vs_slowest(home: Path, sb: SandboxProc, runs: int) -> None:
+    """``balcli summary`` queries every source concurrently: its wall time should be close to the slowest source
+    run alone, not the sum of them (issue 15)."""
+    print("summary ...", file=sys.stderr, flush=True)
+    sb.ask("set", rate_limits=True, latency_ms=0, limits={"binance": {"budget": 10**9}})  # many snapshot runs
+    env = client_env(home, sb.base_url)
+    alone = {}
+    for argv in (["broker"], ["spot", "--complete"], ["invitees"], ["snapshot"], ["oauth", "balances"]):
+        alone[argv[0]] = statistics.median(timed([*BALCLI, *argv, "-o", "tsv"], env) for _ in range(runs))
+    together = statistics.median(timed([*BALCLI, "summary", "-o", "tsv"], env) for _ in range(runs))
+    slowest = max(alone, key=alone.get)
+    total = sum(alone.values())
+    add(f"summary (5 sources) vs slowest alone ({slowest})", f"{together:.2f} s vs {alone[slowest]:.2f} s "
+        f"(sum {total:.2f} s)", "<= 1.15x slowest", f"{together / alone[slowest]:.2f}x",
+        together <= 1.15 * alone[slowest])
+    sb.ask("set", limits={"binance": {"budget": 12000}})
+
+
 # -- 4. memory -------------------------------------------------------------------------------------------------
 
 def memory(home: Path, runs: int) -> None:
@@ -411,6 +431,7 @@ def main() -> int:
         broker = saturation(home, sb, args.runs)
         concurrent = latency_hiding(home, sb, args.runs)
         keep_alive(broker, concurrent)
+        summary_vs_slowest(home, sb, args.runs)
         memory(home, args.runs)
         table(max(3, args.runs))
     finally:

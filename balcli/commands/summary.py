@@ -222,6 +222,9 @@ def gather(run: Run, plan: list[Planned]) -> Iterator[Outcome]:
     outcomes = [Outcome(p) for p in plan]
     bugs: list[BaseException] = []
     client = run.client  # built once, before the threads
+    # Each source's code is imported here, before the threads: imported in them, the import lock would hold a
+    # source's first request back after its rate limiter let it go, bunching it with the next one at the server.
+    rows_of = {p.command: load(p.contribution.rows) for p in plan}
 
     def work(planned: Planned, outcome: Outcome) -> None:
         started = time.monotonic()
@@ -235,8 +238,7 @@ def gather(run: Run, plan: list[Planned]) -> Iterator[Outcome]:
             if isinstance(planned.creds, BalcliError):
                 raise planned.creds
             link = run.link(planned.exchange.name, planned.creds)
-            rows_of = load(planned.contribution.rows)
-            for page in rows_of(link, planned.scopes, warn=client.warn, on_page=on_page):
+            for page in rows_of[planned.command](link, planned.scopes, warn=client.warn, on_page=on_page):
                 outcome.rows += [{"source": planned.command, "scope": r["scope"], "holder": outcome.holder,
                                   "coin": r["coin"], "amount": r["amount"], "count": r["count"],
                                   "as_of": r["as_of"]} for r in page]
