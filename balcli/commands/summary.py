@@ -76,18 +76,9 @@ def summary(
                                  else part.scopes)
     fmt = run.output_format().value
     outcomes: list[Outcome] = []
-    status = StatusLines(run, every=True)
 
     def pages() -> Iterator[list[dict]]:
-        for cmd in skipped:
-            status.skipped(cmd)
-        for outcome in gather(run, plan):
-            outcomes.append(outcome)
-            status.line(outcome)
-            if outcome.ok and by is By.source:
-                yield [r for r in outcome.rows if coins is None or r["coin"] in coins]
-        if by is By.coin:
-            yield by_coin([o for o in outcomes if o.ok], coins)
+        yield from summary_pages(run, plan, skipped, outcomes, by=by, coins=coins)
         if fmt == "json":
             raise_failures(outcomes)  # all-or-nothing: before the first byte
 
@@ -106,6 +97,23 @@ def summary(
         else:
             run.render(pages(), view, footnotes=footnotes, out=out)
         raise_failures(outcomes)  # inside the block: -O FILE keeps its old content
+
+
+def summary_pages(run: Run, plan: list["Planned"], skipped: list[str], outcomes: list["Outcome"], *,
+                  by: By = By.source, coins: set[str] | None = None) -> Iterator[list[dict]]:
+    """The run's rows, one page per source as the sources finish (``--by coin``: one page at the end), with each
+    source's status line on stderr. ``outcomes`` receives every source's ``Outcome``: the caller tells a complete
+    run from a partial one by them (``raise_failures``) after the last page: a page of rows never says that."""
+    status = StatusLines(run, every=True)
+    for cmd in skipped:
+        status.skipped(cmd)
+    for outcome in gather(run, plan):
+        outcomes.append(outcome)
+        status.line(outcome)
+        if outcome.ok and by is By.source:
+            yield [r for r in outcome.rows if coins is None or r["coin"] in coins]
+    if by is By.coin:
+        yield by_coin([o for o in outcomes if o.ok], coins)
 
 
 # -- choosing the sources --------------------------------------------------------------------------------
