@@ -15,9 +15,16 @@ SPOT_DUST = "0.000000000000000001"
 
 
 @pytest.fixture
-def env(sandbox, sandbox_env, config_dir):
+def real_env(sandbox, sandbox_env, config_dir):
     (config_dir / "config.yaml").write_text("profiles:\n  default:\n    binance: {rate_limit: 100}\n")
     return sandbox_env
+
+
+@pytest.fixture
+def env(real_env):
+    """As ``real_env``, on the fake clock: rate-limit pacing costs no time (the sandbox, in this process, reads
+    the same clock, so it sees the pacing it expects)."""
+    return real_env
 
 
 def statuses(r):
@@ -80,7 +87,7 @@ def test_a_holder_rule_reads_every_configured_source_of_that_holder(sandbox, env
 # -- a source failing: unknown, never "fine" nor "breached" --------------------------------------------------
 
 @pytest.mark.parametrize("way,code", [("refused", 4), ("5xx", 6), ("rate-limited", 5)])
-def test_a_failed_source_makes_its_rules_unknown_and_exits_with_its_code(sandbox, env, cli, monkeypatch, no_sleep,
+def test_a_failed_source_makes_its_rules_unknown_and_exits_with_its_code(sandbox, env, cli, monkeypatch,
                                                                          way, code):
     if way == "refused":
         monkeypatch.setenv("BALCLI_BINANCE_API_SECRET", "not-the-secret")
@@ -157,7 +164,7 @@ def test_nagios_critical_line_with_perfdata(sandbox, env, cli):
                      f"'spot:USDT'={SPOT_USDT};;1500: 'own:BTC'=3.18516127;;1: 'spot:NOCOIN'=0;;@1:\n")
 
 
-def test_nagios_ok_and_unknown(sandbox, env, cli, no_sleep):
+def test_nagios_ok_and_unknown(sandbox, env, cli):
     r = cli("check", "--nagios", "spot:USDT>=500")
     assert (r.code, r.out) == (0, f"BALCLI OK - 1 rule ok | 'spot:USDT'={SPOT_USDT};;500:\n")
     sandbox.inject("http_error", api="coinw_spot", status=503)
@@ -184,7 +191,7 @@ def test_nagios_ranges_alert_exactly_when_the_rule_fails(op, alerts_at):
 
 # -- -o prometheus -------------------------------------------------------------------------------------------
 
-def test_prometheus_check_ok_is_absent_when_unknown(sandbox, env, cli, no_sleep):
+def test_prometheus_check_ok_is_absent_when_unknown(sandbox, env, cli):
     from prometheus_client.parser import text_string_to_metric_families
 
     sandbox.inject("http_error", api="cryptofuse", status=502)

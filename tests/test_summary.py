@@ -18,11 +18,18 @@ SOURCES = ["broker", "spot", "invitees", "snapshot", "oauth"]
 
 
 @pytest.fixture
-def env(sandbox, sandbox_env, config_dir):
+def real_env(sandbox, sandbox_env, config_dir):
     """Every source pointed at the sandbox; Binance's client pacing lifted (several snapshot types in one run
     would otherwise wait 12 s each, as the real 5-a-minute budget requires)."""
     (config_dir / "config.yaml").write_text("profiles:\n  default:\n    binance: {rate_limit: 100}\n")
     return sandbox_env
+
+
+@pytest.fixture
+def env(real_env):
+    """As ``real_env``, on the fake clock: rate-limit pacing costs no time (the sandbox, in this process, reads
+    the same clock, so it sees the pacing it expects)."""
+    return real_env
 
 
 def status_lines(err: str) -> list[str]:
@@ -87,7 +94,7 @@ def test_by_coin_never_adds_customers_money_to_the_houses_own(sandbox, env, cli)
     ]
 
 
-def test_sources_run_concurrently(sandbox, env, cli):
+def test_sources_run_concurrently(sandbox, real_env, cli):
     """Each source's requests overlap the others' (the wall time is the slowest source, not the sum)."""
     sandbox.inject("latency", ms=150)
     assert cli("summary", "-o", "tsv").code == 0
@@ -144,7 +151,7 @@ FAILURES = {
 
 @pytest.mark.parametrize("way", list(FAILURES))
 @pytest.mark.parametrize("fmt", ["json", "csv", "ndjson", "table"])
-def test_one_failed_source_makes_a_partial_summary_that_never_exits_0(sandbox, env, cli, monkeypatch, no_sleep,
+def test_one_failed_source_makes_a_partial_summary_that_never_exits_0(sandbox, env, cli, monkeypatch,
                                                                       way, fmt):
     code, fail = FAILURES[way]
     fail(sandbox, monkeypatch)
@@ -185,7 +192,7 @@ def test_refused_credentials_from_a_wrong_key(sandbox, env, cli, monkeypatch):
     assert (r.code, r.out) == (4, "") and "balcli: snapshot: failed (exit 4): Binance rejected the credentials" in r.err
 
 
-def test_several_failed_sources_exit_with_the_highest_code(sandbox, env, cli, monkeypatch, no_sleep):
+def test_several_failed_sources_exit_with_the_highest_code(sandbox, env, cli, monkeypatch):
     sandbox.inject("http_error", api="binance", status=502)  # 6
     monkeypatch.setenv("BALCLI_CRYPTOFUSE_CLIENT_SECRET", "wrong-secret")  # 4
     r = cli("summary", "-o", "tsv", "--max-retries", "0")
@@ -232,7 +239,7 @@ def test_prometheus_output_parses_with_the_reference_parser(sandbox, env, cli):
     assert {s.labels["source"]: s.value for s in families["balcli_source_up"].samples} == dict.fromkeys(SOURCES, 1.0)
 
 
-def test_prometheus_of_a_partial_summary_says_which_source_is_down(sandbox, env, cli, no_sleep):
+def test_prometheus_of_a_partial_summary_says_which_source_is_down(sandbox, env, cli):
     from prometheus_client.parser import text_string_to_metric_families
 
     sandbox.inject("http_error", api="cryptofuse", status=500)
@@ -304,7 +311,7 @@ def test_a_failure_mid_run_leaves_the_file_as_it_was(sandbox, env, cli, tmp_path
     assert target.read_bytes() == b"yesterday\n" and leftovers(tmp_path) == []
 
 
-def test_a_partial_summary_never_replaces_the_file(sandbox, env, cli, tmp_path, no_sleep):
+def test_a_partial_summary_never_replaces_the_file(sandbox, env, cli, tmp_path):
     target = tmp_path / "balcli.prom"
     target.write_text("# the last good run\n")
     sandbox.inject("http_error", api="zoomex", status=503)
