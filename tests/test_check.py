@@ -173,6 +173,16 @@ def test_nagios_ok_and_unknown(sandbox, env, cli):
     assert "balcli: error: spot:" in r.err
 
 
+def test_nagios_says_unknown_when_it_cannot_run_the_check(sandbox, env, cli, monkeypatch):
+    r = cli("check", "--nagios", "spot:USDT>>1")
+    assert r.code == 3 and r.out.startswith("BALCLI UNKNOWN - rule 'spot:USDT>>1' is not SELECTOR OP AMOUNT")
+    monkeypatch.delenv("BALCLI_COINW_API_KEY")
+    monkeypatch.delenv("BALCLI_COINW_API_SECRET")
+    r = cli("check", "--nagios", "spot:USDT>=1")
+    assert r.code == 3 and r.out.startswith("BALCLI UNKNOWN - no coinw credentials")
+    assert sandbox.requests == []
+
+
 @pytest.mark.parametrize("op,alerts_at", [(">=", [499]), (">", [499, 500]), ("<=", [501]), ("<", [500, 501]),
                                           ("==", [499, 501]), ("!=", [500])])
 def test_nagios_ranges_alert_exactly_when_the_rule_fails(op, alerts_at):

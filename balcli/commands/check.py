@@ -53,6 +53,25 @@ def check(
         "--nagios", help="One monitoring-plugin status line with perfdata; exit 0 OK, 2 CRITICAL, 3 UNKNOWN.")] = False,
     *, common: CommonOptions,
 ) -> int:
+    from balcli.errors import BalcliError
+
+    try:
+        run, parsed = _prepare(ctx, rules, common)
+        return evaluate(run, parsed, nagios)
+    except BalcliError as exc:
+        if not nagios:
+            raise
+        # The monitoring-plugins guidelines: a plugin that cannot run its check (bad arguments, no
+        # credentials) says UNKNOWN, never CRITICAL (which exit 2 would read as).
+        import sys
+
+        print(f"BALCLI UNKNOWN - {exc}".replace("\n", " "))
+        sys.stderr.write(f"balcli: error: {exc}\n" + (f"hint: {exc.hint}\n" if exc.hint else ""))
+        return NAGIOS_UNKNOWN
+
+
+def _prepare(ctx: typer.Context, rules: list[str] | None, common: CommonOptions) -> tuple[Run, list[Any]]:
+    """The run and every rule, parsed (exit 2 naming a rule that does not parse), before any request."""
     from balcli import rules as rules_mod
     from balcli.commands.summary import no_base_url
     from balcli.exchanges import summary_sources
@@ -60,7 +79,7 @@ def check(
     validate_fields(common, CHECK, monitoring=True)
     no_base_url(common)
     scopes = [s for _, part in summary_sources().values() for s in part.scopes]
-    given = [rules_mod.parse(text, text.strip(), scopes) for text in rules or []]  # exit 2 before any request
+    given = [rules_mod.parse(text, text.strip(), scopes) for text in rules or []]
 
     run = Run.start(ctx, common, NAMES[0], monitoring=True)
     parsed = [rules_mod.parse(text, name, scopes) for name, text in run.settings.checks] + given
@@ -71,7 +90,7 @@ def check(
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UsageError(f"rule name given twice: {', '.join(repeated)}", "give each rule once")
-    return evaluate(run, parsed, nagios)
+    return run, parsed
 
 
 def evaluate(run: Run, rules: list[Any], nagios: bool) -> int:
