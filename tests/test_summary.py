@@ -387,3 +387,14 @@ def test_summary_is_listed_with_the_source_commands_in_the_registry():
     from balcli.exchanges import summary_sources
 
     assert list(summary_sources()) == list(SOURCE_COMMANDS)
+
+
+def test_every_summary_contribution_resolves_and_belongs_to_its_exchange():
+    from balcli.exchanges import load, summary_sources
+
+    scopes = []
+    for command, (exchange, part) in summary_sources().items():
+        assert command in exchange.commands and part.holder in ("own", "customers")
+        assert callable(load(part.rows)) and part.rows.startswith("balcli.sources.")
+        scopes += part.scopes
+    assert len(scopes) == len(set(scopes))  # a check rule's scope names one source
