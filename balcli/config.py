@@ -103,6 +103,10 @@ class Settings(NamedTuple):
         for ex, section in self.exchanges.items():
             for key, s in section.items():
                 out.append((f"{ex}.{key}", "" if s.value is None else str(s.value), s.origin))
+        out.append(("summary.snapshot_types", ",".join(self.snapshot_types),
+                    "default" if self.snapshot_types == DEFAULT_SNAPSHOT_TYPES else "file"))
+        out.append(("checks", "; ".join(f"{name}: {rule}" for name, rule in self.checks),
+                    "file" if self.checks else "default"))
         return out
 
 
