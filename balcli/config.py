@@ -125,9 +125,9 @@ def _compose(path: Path, text: str) -> _Raw:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where.strip()}: {problem}", "fix the YAML syntax; `balcli config init` "
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)  # FILE:LINE, as every other
+        problem = getattr(exc, "problem", None) or "invalid YAML"  # config error gives it
+        raise ConfigError(f"{where}: {problem}", "fix the YAML syntax; `balcli config init` "
                           "writes a commented example") from None
     lines: dict[tuple[str, ...], int] = {}
 

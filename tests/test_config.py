@@ -137,7 +137,8 @@ def test_bad_env_values_name_the_variable(cli, var, value):
     ("profiles:\n  p:\n    binance: {recv_window: 0}\n", ":3: profiles.p.binance.recv_window: must be a whole"),
     ("profiles:\n  p:\n    coinw:\n      timezone: CET\n", ":4: profiles.p.coinw.timezone: must be a UTC offset"),
     ("profiles:\n  p:\n    zoomex:\n      base_url: openapi.zoomex.com\n", ":4: profiles.p.zoomex.base_url: must"),
-    ("defaults: [1, 2\n", "config.yaml:"),
+    ("defaults: [1, 2\n", "config.yaml:2: expected ',' or ']'"),  # YAML syntax: FILE:LINE as every other
+    ("defaults:\n  timeout: 10\n   bad: [\n", "config.yaml:3: "),
     ("profiles:\n  p:\n    binance:\n      base_url: http://127.0.0.1:99999\n",
      ":4: profiles.p.binance.base_url: must be an http(s) URL with a host; this one has an invalid host or port"),
     ("profiles:\n  p:\n    zoomex: {testnet_base_url: 'https:// spaces'}\n",
