@@ -112,10 +112,18 @@ def run_app(app: typer.Typer, args: list[str]) -> int:
     from typer import _click as click  # typer vendors click
     from typer.exceptions import Abort
 
+    from balcli.commands import usage
+
     command = typer.main.get_command(app)
+    usage.tidy(command)
     try:
-        rv = command.main(args=args, prog_name="balcli", standalone_mode=False)
-    except click.exceptions.ClickException as exc:  # usage errors keep the parser's own format (exit 2)
+        rv = command.main(args=usage.hoist(command, args), prog_name="balcli", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `balcli` / `balcli auth`: the help (exit 2)
+        exc.show()
+        return int(ExitCode.USAGE)
+    except click.exceptions.UsageError as exc:  # parser errors in balcli's two-line form (SPEC §4)
+        raise usage.translate(exc, usage.command_path(command, args)) from None
+    except click.exceptions.ClickException as exc:
         exc.show()
         return int(ExitCode.USAGE) if exc.exit_code == 2 else int(exc.exit_code)
     except Abort:

@@ -58,7 +58,7 @@ def test_no_command_shows_help_and_usage_exit(cli):
 
 def test_unknown_command_is_a_usage_error(cli):
     r = cli("nope")
-    assert r.code == 2 and "No such command" in r.err
+    assert r.code == 2 and "balcli: error: no such command: 'nope'" in r.err
 
 
 def test_unknown_option_names_it(cli):

@@ -54,7 +54,7 @@ def top_level(names: set[str]) -> set[str]:
 
 
 def command_modules(names: set[str]) -> set[str]:
-    return {n for n in names if n.startswith("balcli.commands.") and n != "balcli.commands.common"}
+    return {n for n in names if n.startswith("balcli.commands.") and n not in ("balcli.commands.common", "balcli.commands.usage")}
 
 
 # -- what each command path imports -------------------------------------------------------------------------

@@ -122,11 +122,11 @@ OWN = [
     (["oauth", "balances", "--currency", "BTC"], "--currency"),
     (["oauth", "nope"], "'nope'"),
     # auth
-    (["auth", "set", "kraken"], "'exchange'"),
+    (["auth", "set", "kraken"], "EXCHANGE"),
     (["auth", "set", "zoomex", "--store", "vault"], "'--store'"),
     (["auth", "set", "zoomex", "--token"], "--token"),
     (["auth", "set", "binance", "--stdin=yes"], "--stdin"),
-    (["auth", "remove", "kraken"], "'exchange'"),
+    (["auth", "remove", "kraken"], "EXCHANGE"),
     (["auth", "remove", "coinw", "--store", "cloud"], "'--store'"),
     (["auth", "status", "--fields", "secret"], "--fields"),
     (["auth", "status", "-o", "xml"], "'-o'"),
@@ -181,9 +181,14 @@ def test_invalid_option_exits_2_naming_it_and_sends_nothing(shared_sandbox, monk
         monkeypatch.setenv(k, v)
     r = run_cli(*args)
     assert r.code == 2, (r.code, r.err)
-    assert word in r.err
+    assert word.replace("'", "") in r.err.replace("'", "")
     assert r.out == ""
     assert "Traceback" not in r.err
+    # SPEC §4: the same two-line form as every other error, parser errors included (grep '^balcli: error')
+    lines = r.err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("balcli: error: ") and lines[1].startswith("hint: "), r.err
+    if word.startswith("'"):  # the parser's own errors point at the command's help
+        assert " --help`" in lines[1] and lines[1].count("`balcli") == 1, r.err
     assert shared_sandbox.requests == []
 
 
