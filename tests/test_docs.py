@@ -126,7 +126,9 @@ def test_help_has_summary_fields_and_examples(path):
 
 def test_help_shows_option_defaults():
     text = help_text("broker")
-    assert "[default: 50" in text and "[default: 10]" in text and "[default: 4]" in text
+    # each default and range once, in one bracket (issue 13)
+    assert "[default: 50; 1 to 50]" in text and "[default: 10; 0.1 to 600]" in text
+    assert "[default: 4; 0 to 20]" in text
 
 
 # -- the README's configuration keys are the loader's -------------------------------------------------------

@@ -83,3 +83,30 @@ def test_a_global_value_option_without_its_value_is_a_usage_error(cli):
     assert r.code == 2
     assert r.err.splitlines() == ["balcli: error: option '-p' requires an argument",
                                   "hint: give it a value: -p NAME (see `balcli --help`)"]
+
+
+# -- one help style (issue 13, item 6) ---------------------------------------------------------------------
+
+def _paths():
+    command = typer.main.get_command(build_app())
+    return [list(path) for path, _ in _walk(command)]
+
+
+@pytest.mark.parametrize("path", _paths(), ids=lambda p: " ".join(p) or "balcli")
+def test_help_has_one_style(cli, path):
+    """Upper-case metavars, each default, range and environment variable stated once, EXCHANGE in usage."""
+    r = cli(*path, "--help")
+    assert r.code == 0, r.err
+    text = r.out
+    import re
+
+    assert not re.search(r"<(str|int|float|int range|float range|[a-z]+\|[a-z|]+)>", text), text
+    assert "<=x" not in text and "x>=" not in text and "env var:" not in text, text
+    assert "{exchange}" not in text and ":<zoomex" not in text, text
+    assert text.count("BALCLI_SANDBOX") <= 1
+    options = re.split(r"\n  (?=-)", text.split("Options:", 1)[-1])
+    for option in options:
+        assert option.count("default:") <= 1, option
+        metavar = re.match(r"(?:-\w, )?--[\w-]+(?: / --[\w-]+)? ?([^ \n]*)", option.strip())
+        if metavar and metavar.group(1):
+            assert metavar.group(1) == metavar.group(1).upper(), option

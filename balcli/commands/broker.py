@@ -31,7 +31,7 @@ def broker(
     uid: Annotated[str | None, typer.Option("--uid", help="Only this customer UID.")] = None,
     coin: Annotated[str | None, typer.Option("--coin", help="Only this coin (e.g. USDT).")] = None,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=BROKER_MAX_PAGE_SIZE,
-                                           help=f"Customers per page (1..{BROKER_MAX_PAGE_SIZE}).")] = BROKER_MAX_PAGE_SIZE,
+                                           help="Customers per page.")] = BROKER_MAX_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N customers (the API pages by customer).")] = None,
     total: Annotated[bool, typer.Option("--total", help="Aggregate per coin instead of per customer.")] = False,

@@ -52,7 +52,7 @@ def invitees(
     quote: Annotated[Quote, typer.Option(
         "--quote", case_sensitive=False, help="Settlement asset of the amounts.")] = Quote.usdt,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=INVITEES_MAX_PAGE_SIZE,
-                                           help=f"Invitees per page (1..{INVITEES_MAX_PAGE_SIZE}).")] = INVITEES_MAX_PAGE_SIZE,
+                                           help="Invitees per page.")] = INVITEES_MAX_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N invitees.")] = None,
     tz: Annotated[str | None, typer.Option(

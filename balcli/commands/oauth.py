@@ -82,7 +82,7 @@ def history(
     type_: Annotated[str | None, typer.Option(
         "--type", metavar="TYPE", help="Only this transaction type (e.g. deposit, withdrawal).")] = None,
     page_size: Annotated[int, typer.Option(
-        "--page-size", min=1, max=1000, metavar="1..1000",
+        "--page-size", min=1, max=1000, metavar="N",
         help="Entries per request (the server may cap it lower; balcli follows).")] = OAUTH_DEFAULT_PAGE_SIZE,
     max_items: Annotated[int | None, typer.Option(
         "--max-items", min=1, metavar="N", help="Stop after N entries.")] = None,

@@ -254,8 +254,7 @@ def tidy(root: Any) -> None:
     for command in _walk(root):
         for param in getattr(command, "params", ()):
             if isinstance(param, click_core.TyperArgument):
-                if param.metavar is None:
-                    param.metavar = (param.name or "").upper() + ("..." if param.nargs == -1 else "")
+                _argument_metavar(param)
                 continue
             if not isinstance(param, click_core.TyperOption) or param.hidden or getattr(param, "_balcli_tidy", False):
                 continue
@@ -272,7 +271,7 @@ def tidy(root: Any) -> None:
             param.show_envvar = False
             param.show_default = False
             if facts:
-                help_text = f"{help_text.rstrip()} [{'; '.join(facts)}]".strip()
+                help_text = _with_facts(help_text.rstrip(), facts)
             param.help = help_text
             _drop_click_range(param)
 
@@ -283,7 +282,30 @@ def _metavar(param: Any) -> str:
     name = getattr(param.type, "name", "")
     if name.startswith("int"):
         return "N"
-    return (param.name or "value").upper()
+    return (param.name or "value").strip("_").upper()
+
+
+def _argument_metavar(param: Any) -> None:
+    """``EXCHANGE`` (``[EXCHANGE]...`` when optional and repeated) in usage lines, not Typer's
+    ``{exchange}:<zoomex|coinw|…>``; the values are in the error message and the argument's help."""
+    name = (param.name or "").upper()
+    if param.nargs == -1:
+        name += "..."
+    usage_name = name if param.required else f"[{name}]"
+
+    def make_metavar(ctx: Any, *, usage: bool = False) -> str:
+        return usage_name if usage else name
+
+    param.metavar = name
+    param.make_metavar = make_metavar
+
+
+def _with_facts(help_text: str, facts: list[str]) -> str:
+    """``Per-request timeout [default: 10; 0.1 to 600].``: into the help's own ``[…]`` when it ends with one."""
+    match = re.search(r"\[([^\[\]]*)\](\.?)$", help_text)
+    if match:
+        return f"{help_text[:match.start()]}[{match.group(1)}; {'; '.join(facts)}]{match.group(2)}"
+    return f"{help_text} [{'; '.join(facts)}]".strip()
 
 
 def _facts(param: Any) -> list[str]:
@@ -291,7 +313,7 @@ def _facts(param: Any) -> list[str]:
     help_text = param.help or ""
     facts = []
     values = _values(param.type)
-    if values is not None and "one of" not in help_text:
+    if values is not None and not all(v in help_text for v in values):
         facts.append("one of " + "|".join(values))
     elif isinstance(param.type, click_types._NumberRangeBase) and not re.search(r"\d\.\.\d", help_text):
         low, high = param.type.min, param.type.max
@@ -304,7 +326,7 @@ def _facts(param: Any) -> list[str]:
     default = param.default
     if default is not None and default is not False and param.show_default is not False \
             and "default:" not in help_text and not callable(default):
-        facts.insert(0, f"default: {getattr(default, 'value', default)}")
+        facts.insert(0, f"default: {_number(getattr(default, 'value', default))}")
     return facts
 
 
