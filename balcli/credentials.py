@@ -266,10 +266,13 @@ def resolve(exchange: str, profile: str, credentials_file: Path, *, env: Mapping
             note: Note | None = None) -> Credentials:
     found = find(exchange, profile, credentials_file, env=env, note=note)
     if found is None:
-        raise ConfigError(
-            f"no {exchange} credentials found for profile {profile!r}",
-            f"set {env_vars_hint(exchange)} (cron), or run `balcli auth set {exchange}`")
+        raise missing_error(exchange, profile)
     return found
+
+
+def missing_error(exchange: str, profile: str) -> ConfigError:
+    return ConfigError(f"no {exchange} credentials found for profile {profile!r}",
+                       f"set {env_vars_hint(exchange)} (cron), or run `balcli auth set {exchange}`")
 
 
 def stderr_note(verbose: int) -> Note | None:

@@ -157,10 +157,45 @@ def test_check_reports_the_worst_code_and_checks_every_configured_exchange(memor
     assert r.code == 6
 
 
-def test_check_with_nothing_configured_sends_nothing(cli):
+def test_check_with_nothing_configured_sends_nothing_and_fails(cli):
+    """The cron pre-flight under `env -i`: nothing configured is a failure (exit 3), not four quiet rows."""
     r, rows = status_rows(cli, "--check")
-    assert (r.code, r.err) == (0, "")
+    assert r.code == 3
     assert {row["status"] for row in rows.values()} == {"not configured"}
+    assert r.err.splitlines()[0] == "balcli: error: no exchange has credentials: nothing was checked"
+    assert r.err.splitlines()[1].startswith("hint: ") and "balcli auth status --check zoomex" in r.err
+
+
+def test_without_check_nothing_configured_is_still_exit_0(cli):
+    r, rows = status_rows(cli)
+    assert (r.code, r.err) == (0, "")
+
+
+@pytest.mark.integration
+def test_check_named_exchanges(sb, cli):
+    """SPEC §12: a named exchange without credentials is exit 3; a refused check 4; 0 only when all passed."""
+    from tests.conftest import sandbox_environment
+
+    demo = {k: v for k, v in sandbox_environment(sb).items() if k.startswith("BALCLI_ZOOMEX_API")}
+    r, rows = status_rows(cli, "--check", "zoomex", "binance", "--base-url", sb.base_url, env=demo)
+    assert list(rows) == ["zoomex", "binance"]
+    assert (rows["zoomex"]["status"], rows["binance"]["exit_code"]) == ("ok", 3)
+    assert r.code == 3
+    assert "balcli: error: binance: no binance credentials found for profile 'default'" in r.err
+    assert "hint: set BALCLI_BINANCE_API_KEY + BALCLI_BINANCE_API_SECRET" in r.err
+    assert sb.count(api="binance") == 0
+
+    r, rows = status_rows(cli, "--check", "zoomex", "--base-url", sb.base_url, env=demo)
+    assert (r.code, r.err, list(rows)) == (0, "", ["zoomex"])
+
+    bad = {**demo, "BALCLI_ZOOMEX_API_SECRET": "not-the-secret-at-all"}
+    r, rows = status_rows(cli, "--check", "ZOOMEX", "--base-url", sb.base_url, env=bad)
+    assert (r.code, rows["zoomex"]["exit_code"]) == (4, 4)
+
+
+def test_status_of_named_exchanges_only(cli):
+    r, rows = status_rows(cli, "cryptofuse", "coinw", "cryptofuse")
+    assert (r.code, list(rows)) == (0, ["cryptofuse", "coinw"])
 
 
 def test_sandbox_flag_status_check_uses_the_demo_credentials(cli):

@@ -64,8 +64,12 @@ Examples:
 STATUS_HELP = """Where each exchange's credentials come from (env / keyring / file / none), the key masked.
 
 Resolution order, first hit wins: environment variables, the OS keyring (entry balcli/<profile>/<exchange>),
-the credentials file. --check makes one cheap signed call per configured exchange and shows ok or the
-exact error; the command then exits with the highest exit code among the failed checks (0 when all pass).
+the credentials file. Name exchanges to show (and check) only those.
+
+--check makes one cheap signed call per exchange and shows ok or the exact error. Without EXCHANGE it
+checks every exchange that has credentials. The exit code, for cron pre-flight checks: 3 when a named
+exchange has no credentials (or, with none named, when no exchange has any), else the highest exit code
+among the failed checks (4: the API refused the credentials); 0 only when every check it made passed.
 
 Rows: """ + VIEW.describe() + """.
 
@@ -74,6 +78,7 @@ Examples:
 \b
   balcli auth status
   balcli auth status --check --json | jq -r '.[] | select(.exit_code > 0) | .exchange'
+  balcli auth status --check zoomex binance || exit
   balcli auth status --check >/dev/null || echo 'credentials broken' | mail -s balcli ops
 """
 
@@ -244,8 +249,11 @@ def _prompt(ex: str, fields: tuple[str, ...]) -> dict[str, str]:
 @common_options
 def auth_status(
     ctx: typer.Context,
-    check: Annotated[bool, typer.Option("--check", help="Make one cheap signed call per configured exchange "
-                                        "(--base-url then applies to every exchange).")] = False,
+    exchanges: Annotated[list[Exchange] | None, typer.Argument(
+        help="Only these exchanges (" + EXCHANGE_HELP.rstrip(".") + "); with --check, each must have "
+        "credentials.", case_sensitive=False, show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Make one cheap signed call per exchange that has "
+                                        "credentials (--base-url then applies to every exchange).")] = False,
     *, common: CommonOptions,
 ) -> int:
     from balcli import config, credentials
@@ -258,9 +266,10 @@ def auth_status(
     path = run.settings.credentials_file.value
     note = credentials.stderr_note(run.globals.verbose)
 
+    named = list(dict.fromkeys(e.value for e in exchanges or ()))
     rows: list[dict] = []
     failures: list[tuple[str, BalcliError]] = []
-    for ex in NAMES:
+    for ex in named or NAMES:
         row = {"exchange": ex, "source": "none", "key": None, "location": None, "status": "not configured",
                "exit_code": None}
         rows.append(row)
@@ -272,6 +281,10 @@ def auth_status(
             failures.append((ex, exc))
             continue
         if creds is None:
+            if check and named:  # a named exchange must have credentials for the check to pass (SPEC §12)
+                exc = credentials.missing_error(ex, profile)
+                row.update(exit_code=int(exc.exit_code))
+                failures.append((ex, exc))
             continue
         row.update(source=creds.source, key=creds.masked_key(), location=creds.location, status="configured")
         if not check:
@@ -284,9 +297,14 @@ def auth_status(
             continue
         row.update(status="ok", exit_code=0)
 
+    if check and not named and all(row["source"] == "none" for row in rows):
+        failures.append(("", ConfigError(
+            "no exchange has credentials: nothing was checked",
+            "set the BALCLI_<EXCHANGE>_* variables (cron) or run `balcli auth set EXCHANGE`; "
+            "name the exchanges a job needs: `balcli auth status --check zoomex`")))
     run.render([rows], VIEW)
     for ex, exc in failures:
-        print(f"balcli: error: {ex}: {exc}", file=sys.stderr)
+        print(f"balcli: error: {ex + ': ' if ex else ''}{exc}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
     sys.stderr.flush()
