@@ -167,7 +167,7 @@ def test_check_with_nothing_configured_sends_nothing_and_fails(cli):
 
 
 def test_without_check_nothing_configured_is_still_exit_0(cli):
-    r, rows = status_rows(cli)
+    r, _ = status_rows(cli)
     assert (r.code, r.err) == (0, "")
 
 

@@ -26,6 +26,7 @@ COMMANDS: list[list[str]] = [
     ["summary", "--by", "coin"],
     ["check", "spot:USDT>=500", "own:BTC>=1", "customers:USDT<5000000"],
     ["check", "--nagios", "spot:USDT>=500", "own:BTC>=1", "customers:USDT<5000000"],
+    ["doctor"],  # every check against the sandbox: what an operator runs first when a job fails
 ]
 
 # With one source failing: the summary is partial (exit 4, never 0) and its rules are unknown.
