@@ -55,4 +55,4 @@ def broker(
         run.client, zoomex.connect(link, testnet=testnet), uid=uid.strip() if uid else None,
         coin=coin.strip().upper() if coin else None, page_size=page_size, max_items=max_items,
         rate_limit=link.rate_limit(zoomex.RATE_LIMIT), on_page=run.progress.pager("customers"))
-    run.render(zoomex.totals(pages) if total else pages, view)
+    run.render(zoomex.totals(pages) if total else pages, view, filters={"--uid": uid, "--coin": coin})

@@ -266,28 +266,52 @@ class Run:
                               "content") from None
 
     def render(self, pages: Iterable[list[dict]], view: View, *,
-               footnotes: Callable[[], list[str]] | None = None, out: TextIO | None = None) -> int:
-        """Write the rows; ``out`` is a stream from ``output()`` (default: a block of its own around this)."""
+               footnotes: Callable[[], list[str]] | None = None, out: TextIO | None = None,
+               filters: dict[str, Any] | None = None) -> int:
+        """Write the rows; ``out`` is a stream from ``output()`` (default: a block of its own around this).
+        ``filters``: the command's row filters (option -> value as given; None, False or empty when not used);
+        when they matched nothing, one stderr note names them (stdout, exit 0 unchanged)."""
         if out is None:
             with self.output() as stream:
-                return self.render(pages, view, footnotes=footnotes, out=stream)
+                return self.render(pages, view, footnotes=footnotes, out=stream, filters=filters)
         from balcli.render import render
 
         fmt = self.output_format()
         progress = self.progress
+        unmatched = filter_note(filters)
+        if unmatched and fmt is OutputFormat.table:  # instead of the view's "no balances", not after it
+            view = view._replace(empty_note=unmatched)
 
         def then_clear_progress() -> Iterator[list[dict]]:
             yield from pages
             progress.done()  # before the table or JSON is drawn on the same terminal
 
-        return render(then_clear_progress(), view, fmt, fields=self.fields(view),
-                      header=not self.common.no_header, out=out, err=sys.stderr,
-                      color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes)
+        count = render(then_clear_progress(), view, fmt, fields=self.fields(view),
+                       header=not self.common.no_header, out=out, err=sys.stderr,
+                       color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes)
+        if unmatched and count == 0 and fmt is not OutputFormat.table:
+            out.flush()
+            sys.stderr.write(unmatched + "\n")
+            sys.stderr.flush()
+        return count
 
     def fields(self, view: View) -> list[str] | None:
         from balcli.render import parse_fields
 
         return parse_fields(view, self.common.fields)
+
+
+def filter_note(filters: dict[str, Any] | None) -> str | None:
+    """``balcli: note: no rows matched --coin NOPE`` for the filters in use (None when none is)."""
+    used = []
+    for option, value in (filters or {}).items():
+        if value is None or value is False or value == [] or value == "":
+            continue
+        if value is True:
+            used.append(option)
+        else:
+            used.extend(f"{option} {v}" for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return f"balcli: note: no rows matched {' '.join(used)}" if used else None
 
 
 # The transport's hints, naming the options that change what it does.

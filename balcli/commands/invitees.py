@@ -85,4 +85,4 @@ def invitees(
         quote=quote.value, page_size=page_size, max_items=max_items,
         rate_limit=link.rate_limit(coinw_affiliate.RATE_LIMIT),
         warn=run.client.warn, on_page=run.progress.page)
-    run.render(pages, INVITEES, footnotes=lambda: [f"amounts in {quote.value.upper()}"])
+    run.render(pages, INVITEES, footnotes=lambda: [f"amounts in {quote.value.upper()}"], filters={"--uid": uid})

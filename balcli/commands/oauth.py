@@ -103,4 +103,4 @@ def history(
             page_size=min(page_size, max_items) if max_items else page_size,
             warn=run.client.warn, on_page=run.progress.page)
 
-    run.render(pages(), OAUTH_HISTORY)
+    run.render(pages(), OAUTH_HISTORY, filters={"--currency": currency, "--type": type_})

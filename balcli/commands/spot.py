@@ -58,4 +58,4 @@ def spot(
     else:
         pages = coinw_spot.balances(run.client, api, coins=coins, hide_zero=hide_zero,
                                     rate_limit=link.rate_limit(coinw_spot.RATE_LIMIT))
-    run.render(pages, view)
+    run.render(pages, view, filters={"--coin": coin, "--hide-zero": hide_zero})
