@@ -175,8 +175,16 @@ class HttpClient:
         page worker of that bucket waits on it, and a 429's pause holds them all."""
         with self._lock:
             if bucket not in self._limiters:
-                self._limiters[bucket] = RateLimiter(per_second)
+                self._limiters[bucket] = RateLimiter(per_second, sleep=lambda s: self._pace(s, bucket))
             return self._limiters[bucket]
+
+    def _pace(self, seconds: float, bucket: str) -> None:
+        """A limiter's wait: one of a second or more is a wait like any other (``on_wait``, a countdown on a
+        terminal: a budget of a few calls a minute otherwise looks hung); shorter pacing just sleeps."""
+        if seconds >= 1.0:
+            self._wait(seconds, f"{bucket} rate limit")
+        else:
+            self.sleep(seconds)
 
     def add_secrets(self, values: Iterable[str]) -> None:
         self._secrets.update(v for v in values if v and len(v) >= 4)

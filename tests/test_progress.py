@@ -116,3 +116,27 @@ def test_no_progress_when_rows_stream_to_the_same_terminal_or_with_v(env):
     assert code == 0 and "pages" not in shown and CLEAR not in shown
     code, shown, _ = run_on_pty(["-v", "invitees", "--page-size", "50", "-o", "json"], env, stdout_on_pty=False)
     assert code == 0 and "pages," not in shown and "GET /api" in shown
+
+
+def test_a_long_wait_counts_down_at_least_once_a_second(sandbox, env):
+    """Was: `⠙ waiting 58.2 s (retry 1/4 …)` written once, then nothing for a minute: it looked hung."""
+    sandbox.inject("rate_limit", api="cryptofuse", times=1, retry_after=3)  # HTTP 429 with Retry-After: 3
+    code, shown, piped = run_on_pty(["oauth", "balances", "-o", "json"], env, stdout_on_pty=False)
+    assert code == 0 and piped.startswith("[")
+    left = [float(x) for x in re.findall(r"waiting (\d+(?:\.\d)?) s \(retry 1/", shown)]
+    assert len(left) >= 4, shown  # drawn when the wait starts, then after each second of it
+    assert left[0] >= 2.9 and left == sorted(left, reverse=True) and left[-1] <= 1.0
+    assert all(a - b <= 1.05 for a, b in zip(left, left[1:]))
+    assert shown.endswith(CLEAR)
+
+
+def test_with_v_every_wait_is_logged_when_it_starts(sandbox, env, cli, monkeypatch, no_sleep):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    sandbox.inject("rate_limit", api="binance", times=1, retry_after=3)
+    r = cli("-v", "snapshot", "--json")
+    assert r.code == 0
+    # the retry's pause, then the limiter's (Binance: a few snapshot calls a minute), each as it starts
+    assert re.search(r"^balcli: waiting 3\.\d s \(retry 1/4 after .*\)\nbalcli: waiting \d+\.\d s \(binance rate "
+                     r"limit\)\nbalcli: GET ", r.err, re.M), r.err
+    assert len([s for s in no_sleep if s >= 1]) == 2  # not a terminal: one sleep each, not slices

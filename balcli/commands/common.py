@@ -206,10 +206,18 @@ class Run:
         if self._client is None:
             from balcli.http import HttpClient
 
+            progress = self.progress
+            on_wait = progress.wait
+            if self.globals.verbose:  # -v: every wait is logged when it starts (no progress line then)
+                def on_wait(seconds: float, reason: str) -> None:
+                    self._client.log(f"waiting {seconds:.1f} s ({reason})")
+
             self._client = HttpClient(timeout=float(self.settings.timeout.value),  # float-ok: seconds
                                       max_retries=int(self.settings.max_retries.value),
-                                      verbose=self.globals.verbose, on_wait=self.progress.wait,
-                                      err=self.progress.stream(sys.stderr), hints=TRANSPORT_HINTS)
+                                      verbose=self.globals.verbose, on_wait=on_wait,
+                                      # on a terminal a wait counts down (sleeps in slices of at most 1 s)
+                                      sleep=progress.sleep if progress.enabled else None,
+                                      err=progress.stream(sys.stderr), hints=TRANSPORT_HINTS)
         return self._client
 
     @property
@@ -372,12 +380,14 @@ class Progress:
     """A one-line progress display on stderr (pages, rows, rate-limit waits), only when stderr is a terminal."""
 
     SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    TICK = 1.0  # seconds: a wait is redrawn at least this often
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.shown = False
         self.ticks = 0
         self.state = ""
+        self.reason = ""
 
     def _draw(self, text: str) -> None:
         if not self.enabled:
@@ -412,7 +422,26 @@ class Progress:
         return _Clearing() if self.enabled else err
 
     def wait(self, seconds: float, reason: str) -> None:
-        self._draw(f"{self.state + ' — ' if self.state else ''}waiting {seconds:.1f} s ({reason})")
+        """A wait starts (the transport's ``on_wait``); ``sleep`` then counts it down."""
+        self.reason = reason
+        self._draw_wait(seconds)
+
+    def _draw_wait(self, remaining: float) -> None:
+        left = f"{remaining:.0f} s" if remaining >= 10 else f"{remaining:.1f} s"
+        self._draw(f"{self.state + ' — ' if self.state else ''}waiting {left} ({self.reason})")
+
+    def sleep(self, seconds: float) -> None:
+        """The transport's sleep on a terminal: in slices of at most a second, redrawing the time left after each,
+        so that a minute's wait after a 429 counts down instead of looking hung."""
+        import time
+
+        end = time.monotonic() + seconds
+        remaining = seconds
+        while remaining > 0:
+            time.sleep(min(self.TICK, remaining))
+            remaining = end - time.monotonic()
+            if remaining > 0.05:
+                self._draw_wait(remaining)
 
     def done(self) -> None:
         if self.shown:
