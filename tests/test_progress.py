@@ -3,6 +3,7 @@ pseudo-terminal (a person at a terminal) or a pipe (scripts, cron mail), against
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import select
@@ -126,7 +127,7 @@ def test_a_long_wait_counts_down_at_least_once_a_second(sandbox, env):
     left = [float(x) for x in re.findall(r"waiting (\d+(?:\.\d)?) s \(retry 1/", shown)]
     assert len(left) >= 4, shown  # drawn when the wait starts, then after each second of it
     assert left[0] >= 2.9 and left == sorted(left, reverse=True) and left[-1] <= 1.0
-    assert all(a - b <= 1.05 for a, b in zip(left, left[1:]))
+    assert all(a - b <= 1.05 for a, b in itertools.pairwise(left))
     assert shown.endswith(CLEAR)
 
 
