@@ -103,8 +103,12 @@ def render(
     err: TextIO,
     color: bool = False,
     footnotes: Callable[[], list[str]] | None = None,
+    wide: bool = False,
 ) -> int:
     """Write the rows of ``pages`` to ``out`` in ``fmt``; return the number of rows written.
+
+    A table on a terminal fits its width (``choose_columns``): the columns that fit, in field order, and a note
+    on ``err`` naming the hidden ones; ``wide`` shows every column however wide.
 
     ``fields`` comes from :func:`parse_fields` (``None``: all fields). ``header`` applies to csv/tsv only.
     ``color`` (decided by the caller from isatty and ``NO_COLOR``) applies to the table only; without it no
@@ -124,7 +128,7 @@ def render(
         return _write_tsv(pages, names, out, header)
     if fmt is OutputFormat.prometheus:
         raise ValueError("render() does not write prometheus: the command writes it with balcli.prometheus")
-    return _write_table(pages, view, cols, out, err, color, footnotes)
+    return _write_table(pages, view, cols, out, err, color, footnotes, wide)
 
 
 # --- values ---------------------------------------------------------------------------------------------
@@ -307,6 +311,7 @@ def _write_table(
     err: TextIO,
     color: bool,
     footnotes: Callable[[], list[str]] | None,
+    wide: bool = False,
 ) -> int:
     rows = [row for page in pages for row in page]
     notes = footnotes() if footnotes is not None else []
@@ -319,10 +324,24 @@ def _write_table(
     right = [f.kind in ("amount", "int") for f in cols]
     body = [[_cell(row.get(n), n) for n in names] for row in rows]
     footer = _footer(rows, view, cols)
+    columns = None if wide else terminal_columns(out)
+    max_widths = None
+    if columns is not None:
+        widths = _widths(names, body, footer)
+        shown, max_widths = choose_columns(widths, columns, [f.kind == "prose" for f in cols])
+        if len(shown) < len(names):
+            hidden = [n for i, n in enumerate(names) if i not in shown]
+            err.write(f"balcli: note: {len(hidden)} column{'s' if len(hidden) > 1 else ''} hidden to fit "
+                      f"{columns} columns: {', '.join(hidden)} (--wide shows every column; --fields picks)\n")
+            err.flush()
+            names, right = [names[i] for i in shown], [right[i] for i in shown]
+            body = [[cells[i] for i in shown] for cells in body]
+            footer = [footer[i] for i in shown] if footer is not None else None
+    out = _NoTrailingSpaces(out)
     if len(rows) > RICH_MAX_ROWS:
         _plain_table(names, right, body, footer, out, color)
     else:
-        _rich_table(names, right, body, footer, out, color)
+        _rich_table(names, right, body, footer, out, color, max_widths)
     if notes:
         dim, reset = ("\x1b[2m", "\x1b[0m") if color else ("", "")
         out.write("".join(f"{dim}{_cell(line, 'footnote')}{reset}\n" for line in notes))
@@ -381,6 +400,86 @@ def _widths(names: Sequence[str], body: list[list[str]], footer: list[str] | Non
     return widths
 
 
+PROSE_MIN = 24  # a prose column (a sentence, e.g. doctor's detail) keeps at least this width, wrapped at words
+
+
+def choose_columns(widths: Sequence[int], available: int,
+                   prose: Sequence[bool] = ()) -> tuple[list[int], list[int]]:
+    """The columns of a table that fit ``available`` terminal columns, in field order (at least the first), and
+    the width each gets: a column is never cut or wrapped mid-value, except a prose column (free text), which may
+    shrink to ``PROSE_MIN`` and wrap at word boundaries. Layout as drawn: one space of padding each side of a
+    cell and one between columns (``sum + 3 * n - 1``)."""
+    prose = list(prose) or [False] * len(widths)
+
+    def least(i: int) -> int:
+        return min(widths[i], PROSE_MIN) if prose[i] else widths[i]
+
+    shown: list[int] = []
+    for i in range(len(widths)):
+        trial = [*shown, i]
+        if shown and sum(least(j) for j in trial) + 3 * len(trial) - 1 > available:
+            break
+        shown = trial
+    given = [least(j) for j in shown]
+    spare = available - (sum(given) + 3 * len(given) - 1)
+    for k, j in enumerate(shown):
+        if prose[j] and spare > 0:
+            extra = min(widths[j] - given[k], spare)
+            given[k] += extra
+            spare -= extra
+    return shown, given
+
+
+def terminal_columns(out: TextIO) -> int | None:
+    """The width of the terminal ``out`` writes to (``COLUMNS`` first, as ``shutil`` reads it); None when ``out``
+    is not a terminal or its width is unknown (a file or a pipe: every column, however wide)."""
+    import os
+
+    try:
+        if not out.isatty():
+            return None
+        env = os.environ.get("COLUMNS", "")
+        columns = int(env) if env.isdigit() else os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return columns if columns > 0 else None
+
+
+def _rstrip(line: str) -> str:
+    if "\x1b" not in line:
+        return line.rstrip(" ")
+    import re  # coloured: the pad spaces sit before the closing style codes
+
+    return re.sub(r" +((?:\x1b\[[0-9;]*m)*)$", r"\1", line)
+
+
+class _NoTrailingSpaces:
+    """Writes each line without the padding rich and the plain writer leave at its end (invisible on screen, but
+    noise in a file and in diffs)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        if "\n" not in text:
+            self._partial += text
+            return len(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        self._out.write("".join(_rstrip(line) + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._out.write(self._partial)
+            self._partial = ""
+        self._out.flush()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._out, name)
+
+
 def _utf8_box(out: TextIO) -> bool:
     # The same test rich makes: an encoding that is not UTF-* gets ASCII rules.
     return (getattr(out, "encoding", None) or "utf-8").lower().startswith("utf")
@@ -407,12 +506,13 @@ def _rich_table(
     footer: list[str] | None,
     out: TextIO,
     color: bool,
+    max_widths: Sequence[int] | None = None,
 ) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    widths = _widths(names, body, footer)
+    widths = list(max_widths) if max_widths is not None else _widths(names, body, footer)
     needed = sum(widths) + 3 * len(widths) - 1  # padding 1 each side, one divider between columns
     console = Console(
         file=out,
@@ -431,11 +531,14 @@ def _rich_table(
         header_style="bold",
         footer_style="bold",
     )
+    natural = _widths(names, body, footer) if max_widths is not None else widths
     for i, name in enumerate(names):
+        folded = widths[i] < natural[i]  # a prose column given less than its width: wrapped at words
         table.add_column(
             name,
             justify="right" if right[i] else "left",
-            no_wrap=True,  # with the console at least as wide as the table, nothing folds or crops
+            max_width=widths[i] if folded else None,
+            no_wrap=not folded,  # with the console at least as wide as the table, nothing folds or crops
             # (overflow="ignore" would be the obvious choice but makes rich drop the right justification)
             footer=footer[i] if footer is not None else "",
         )

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 class Field(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
     name: str
-    kind: str = "text"  # "text" | "amount" | "int" | "time"
+    kind: str = "text"  # "text" | "amount" | "int" | "time" | "prose" (free text: a table may wrap it at words)
     help: str = ""
 
 

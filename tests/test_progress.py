@@ -125,7 +125,7 @@ def test_a_long_wait_counts_down_at_least_once_a_second(sandbox, env):
     code, shown, piped = run_on_pty(["oauth", "balances", "-o", "json"], env, stdout_on_pty=False)
     assert code == 0 and piped.startswith("[")
     left = [float(x) for x in re.findall(r"waiting (\d+(?:\.\d)?) s \(retry 1/", shown)]
-    assert len(left) >= 4, shown  # drawn when the wait starts, then after each second of it
+    assert len(left) >= 3, shown  # drawn when the wait starts, then after each second of it
     assert left[0] >= 2.9 and left == sorted(left, reverse=True) and left[-1] <= 1.0
     assert all(a - b <= 1.05 for a, b in itertools.pairwise(left))
     assert shown.endswith(CLEAR)

@@ -34,7 +34,7 @@ VIEW = View("auth status", (
     Field("source", help="env, keyring, file, sandbox, none, or error"),
     Field("key", help="the API key (or client id, or token) masked: abcd…wxyz"),
     Field("location", help="the environment, keyring entry or file the credentials come from"),
-    Field("status", help="configured / not configured / the problem; with --check: ok or the exact error"),
+    Field("status", "prose", "configured / not configured / the problem; with --check: ok or the exact error"),
     Field("exit_code", "int", help="with --check: 0 when the check passed, else the exit code the command "
           "would end with; also set for a local credentials problem (3)"),
 ), empty_note="no exchanges")

@@ -48,6 +48,7 @@ class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at st
     timeout: float | None = None
     max_retries: int | None = None
     output: str | None = None
+    wide: bool = False
 
     def chosen_format(self) -> OutputFormat | None:
         """The format the command line asked for (None: not given); conflicting requests are a usage error."""
@@ -79,6 +80,8 @@ _COMMON: list[tuple[str, Any]] = [
     ("fields", Annotated[str | None, typer.Option(
         "--fields", metavar="A,B,C", help="Choose and order the columns (comma-separated field names).")]),
     ("no_header", Annotated[bool, typer.Option("--no-header", help="csv/tsv without the header line.")]),
+    ("wide", Annotated[bool, typer.Option("--wide", help="table: every column, even wider than the terminal "
+                                          "(else the columns that fit are shown and the others named).")]),
     ("base_url", Annotated[str | None, typer.Option(
         "--base-url", metavar="URL", help="Override the API host (testnet, proxy, sandbox).")]),
     ("timeout", Annotated[float | None, typer.Option(
@@ -296,7 +299,8 @@ class Run:
 
         count = render(then_clear_progress(), view, fmt, fields=self.fields(view),
                        header=not self.common.no_header, out=out, err=sys.stderr,
-                       color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes)
+                       color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes,
+                       wide=self.common.wide)
         if unmatched and count == 0 and fmt is not OutputFormat.table:
             out.flush()
             sys.stderr.write(unmatched + "\n")

@@ -23,7 +23,7 @@ VIEW = View("doctor", (
     Field("exchange", help="the exchange, or 'all' for the checks that concern every exchange"),
     Field("check", help="config, keyring, proxy, credentials, dns, tcp, tls, clock, signed_call"),
     Field("status", help="ok, warn, fail or skip"),
-    Field("detail", help="what was found; on warn and fail, the next step"),
+    Field("detail", "prose", "what was found; on warn and fail, the next step"),
 ), empty_note="no checks")
 
 ALL = "all"
