@@ -110,3 +110,17 @@ def test_other_shells_complete_commands_and_choices(shell):
 def test_other_shells_complete_profile_names(shell, config_dir):
     (config_dir / "config.yaml").write_text("profiles:\n  main: {}\n  testnet: {}\n")
     assert sorted(shell_complete(shell, "balcli -p ")) == ["main", "testnet"]
+
+
+@needs_bash
+def test_bash_completes_field_names_of_the_view():
+    """Was: `--fields <TAB>` offered file names."""
+    assert bash_complete("balcli broker --fields ") == ["user_id", "coin", "total_balance"]
+    assert bash_complete("balcli broker --total --fields ") == ["coin", "users", "total_balance"]
+    assert bash_complete("balcli broker --fields coin,to") == ["coin,total_balance"]  # after a comma too
+    assert bash_complete("balcli spot --complete --fields coin,") == ["coin,available", "coin,on_orders",
+                                                                      "coin,total"]
+    assert "borrowed" in bash_complete("balcli snapshot --type margin --fields ")
+    assert bash_complete("balcli snapshot --positions --fields s") == ["symbol"]
+    assert bash_complete("balcli oauth history --fields t") == ["timestamp", "type"]
+    assert bash_complete("balcli doctor --fields st") == ["status"]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Globals, Run, common_options, isatty, validate_fields
+from balcli.commands.common import CommonOptions, Globals, Run, common_options, field_views, isatty, validate_fields
 from balcli.errors import BalcliError, ConfigError, ExitCode, UsageError
 from balcli.exchanges import EXCHANGES, FIELD_LABELS, NAMES
 from balcli.schema import Field, View
@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         auth_status)
     group.command("remove", help=REMOVE_HELP, short_help="Remove an exchange's stored credentials.")(auth_remove)
     app.add_typer(group, name="auth")
+    field_views("auth status", VIEW)
 
 
 def _settings(ctx: typer.Context) -> Any:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import UsageError
 from balcli.views import BROKER, BROKER_MAX_PAGE_SIZE, BROKER_TOTAL
 
@@ -23,6 +23,7 @@ Examples:
 
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="Zoomex broker: every customer's balances.")(broker)
+    field_views("broker", lambda params: BROKER_TOTAL if params.get("total") else BROKER)
 
 
 @common_options

@@ -71,6 +71,29 @@ def finite(value: float | None) -> float | None:
     return value
 
 
+# Command path (``oauth history``) -> the view its rows have, given the parameters parsed so far: what ``--fields``
+# offers on TAB. Each command module adds its own when it registers (``field_views``).
+FIELD_VIEWS: dict[str, Callable[[dict[str, Any]], View]] = {}
+
+
+def field_views(path: str, view: View | Callable[[dict[str, Any]], View]) -> None:
+    FIELD_VIEWS[path] = view if callable(view) and not isinstance(view, View) else (lambda _params: view)
+
+
+def complete_fields(ctx: typer.Context, incomplete: str) -> list[str]:
+    """``--fields <TAB>``: the view's field names, also after a comma (``coin,<TAB>``), without those chosen."""
+    try:
+        chooser = FIELD_VIEWS.get(ctx.command_path.partition(" ")[2])
+        if chooser is None:
+            return []
+        names = chooser(dict(ctx.params)).field_names
+    except Exception:  # noqa: BLE001 - completion must never print an error into the user's prompt
+        return []
+    head, comma, last = incomplete.rpartition(",")
+    chosen = set(head.split(",")) if comma else set()
+    return [f"{head}{comma}{name}" for name in names if name.startswith(last) and name not in chosen]
+
+
 _COMMON: list[tuple[str, Any]] = [
     ("format", Annotated[OutputFormat | None, typer.Option(
         "--format", "-o", help="Output format [env: BALCLI_FORMAT; default: table on a terminal, tsv otherwise].",
@@ -78,7 +101,8 @@ _COMMON: list[tuple[str, Any]] = [
     ("json", Annotated[bool, typer.Option("--json", help="Shorthand for -o json.")]),
     ("csv", Annotated[bool, typer.Option("--csv", help="Shorthand for -o csv.")]),
     ("fields", Annotated[str | None, typer.Option(
-        "--fields", metavar="A,B,C", help="Choose and order the columns (comma-separated field names).")]),
+        "--fields", metavar="A,B,C", help="Choose and order the columns (comma-separated field names).",
+        autocompletion=complete_fields)]),
     ("no_header", Annotated[bool, typer.Option("--no-header", help="csv/tsv without the header line.")]),
     ("wide", Annotated[bool, typer.Option("--wide", help="table: every column, even wider than the terminal "
                                           "(else the columns that fit are shown and the others named).")]),

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Globals, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Globals, Run, common_options, field_views, validate_fields
 from balcli.errors import ConfigError
 from balcli.exchanges import NAMES
 from balcli.schema import Field, View
@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
     group.command("show", help=SHOW_HELP, short_help="Effective settings and where they came from.")(config_show)
     group.command("init", help=INIT_HELP, short_help="Write a commented starter config file.")(config_init)
     app.add_typer(group, name="config")
+    field_views("config show", VIEW)
 
 
 def config_path(ctx: typer.Context) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from balcli.commands.auth import Exchange as ExchangeArg
-from balcli.commands.common import CommonOptions, Globals, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Globals, Run, common_options, field_views, validate_fields
 from balcli.errors import BalcliError, ConfigError, ExitCode
 from balcli.exchanges import EXCHANGES, NAMES
 from balcli.schema import Field, View
@@ -53,6 +53,7 @@ Examples:
 def register(app: typer.Typer) -> None:
     app.command("doctor", help=HELP, short_help="Diagnose config, credentials, network, clock and access.")(
         doctor)
+    field_views("doctor", VIEW)
 
 
 class _Report:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import UsageError
 from balcli.timeparse import parse_offset, parse_when
 from balcli.views import INVITEES, INVITEES_MAX_PAGE_SIZE
@@ -39,6 +39,7 @@ class Quote(str, enum.Enum):
 
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="CoinW affiliate: direct invitees' deposits, withdrawals, balance.")(invitees)
+    field_views("invitees", INVITEES)
 
 
 @common_options

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import UsageError
 from balcli.views import OAUTH_BALANCES, OAUTH_DEFAULT_PAGE_SIZE, OAUTH_HISTORY
 
@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
     sub.command("balances", help=BALANCES_HELP, short_help="Account and sub-account balances.")(balances)
     sub.command("history", help=HISTORY_HELP, short_help="Balance history, every page.")(history)
     app.add_typer(sub, name="oauth", short_help="Cryptofuse: balances and balance history (OAuth 2.0).")
+    field_views("oauth balances", OAUTH_BALANCES)
+    field_views("oauth history", OAUTH_HISTORY)
 
 
 def _session(run: Run) -> Any:

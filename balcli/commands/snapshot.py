@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import UsageError
 from balcli.timeparse import parse_when, to_ms
 from balcli.views import SNAPSHOT, SNAPSHOT_MAX_LIMIT, SNAPSHOT_MIN_LIMIT
@@ -45,8 +45,16 @@ class SnapshotType(str, enum.Enum):
     futures = "futures"
 
 
+def _type(params: dict) -> str:
+    """The --type given so far on a command line being completed (a SnapshotType or its text), else spot."""
+    given = params.get("type_") or params.get("type")
+    return str(getattr(given, "value", given) or "spot").lower()
+
+
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="Binance: daily account snapshots (spot, margin, futures).")(snapshot)
+    field_views("snapshot", lambda params: SNAPSHOT["positions" if params.get("positions") else
+                                                    _type(params)])
 
 
 @common_options

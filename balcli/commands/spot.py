@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import UsageError
 from balcli.views import SPOT, SPOT_COMPLETE
 
@@ -27,6 +27,7 @@ Examples:
 
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="CoinW spot: the account's balance per coin.")(spot)
+    field_views("spot", lambda params: SPOT_COMPLETE if params.get("complete") else SPOT)
 
 
 @common_options
