@@ -46,9 +46,13 @@ COMMON = [
     (["--base-url", "https:// spaces"], "--base-url"),
     (["--base-url", "https://api.example.com/?x=1"], "--base-url"),
     (["--no-header=yes"], "--no-header"),
+    (["--wide=yes"], "--wide"),
+    (["--bogus"], "no such option: --bogus"),
+    (["--fiels", "coin"], "did you mean --fields"),
 ]
 
-SOURCE_COMMANDS = [["broker"], ["spot"], ["snapshot"], ["invitees"], ["oauth", "balances"], ["oauth", "history"]]
+SOURCE_COMMANDS = [["broker"], ["spot"], ["snapshot"], ["invitees"], ["oauth", "balances"], ["oauth", "history"],
+                   ["doctor"]]
 
 OWN = [
     # broker
@@ -135,6 +139,11 @@ OWN = [
     (["auth", "status", "--check", "--max-retries", "99"], "'--max-retries'"),
     (["auth", "status", "--check", "--base-url", "gopher://x"], "--base-url"),
     (["auth", "status", "--check=1"], "--check"),
+    (["auth", "status", "kraken"], "EXCHANGE"),
+    (["auth", "status", "--check", "zoomex", "nope"], "EXCHANGE"),
+    # doctor
+    (["doctor", "kraken"], "EXCHANGE"),
+    (["doctor", "--check"], "no such option: --check"),
     # config
     (["config", "path", "extra"], "extra"),
     (["config", "show", "-o", "xml"], "'-o'"),
@@ -162,6 +171,9 @@ OWN = [
     (["--verbose=2", "spot"], "--verbose"),
     (["--debug=yes", "spot"], "--debug"),
     (["frobnicate"], "'frobnicate'"),
+    (["brokr"], "did you mean broker?"),
+    (["spot", "--version"], "--version"),
+    (["broker", "--json", "--profile"], "'--profile' requires an argument"),
 ]
 
 CASES = [(cmd + args, word) for cmd in SOURCE_COMMANDS for args, word in COMMON] + OWN
