@@ -124,3 +124,12 @@ def test_bash_completes_field_names_of_the_view():
     assert bash_complete("balcli snapshot --positions --fields s") == ["symbol"]
     assert bash_complete("balcli oauth history --fields t") == ["timestamp", "type"]
     assert bash_complete("balcli doctor --fields st") == ["status"]
+
+
+@needs_bash
+def test_bash_completes_field_names_of_summary_and_check():
+    from balcli.views import CHECK, SUMMARY, SUMMARY_BY_COIN
+
+    assert bash_complete("balcli summary --fields ") == list(SUMMARY.field_names)
+    assert bash_complete("balcli summary --by coin --fields ") == list(SUMMARY_BY_COIN.field_names)
+    assert bash_complete("balcli check --fields ") == list(CHECK.field_names)

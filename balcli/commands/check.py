@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import ExitCode, UsageError
 from balcli.exchanges import NAMES
 from balcli.views import CHECK
@@ -41,6 +41,7 @@ Examples:
 
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="Rules over the summary's figures; the exit code is the verdict.")(check)
+    field_views("check", CHECK)
 
 
 @common_options

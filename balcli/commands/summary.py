@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
 from balcli.errors import BalcliError, UsageError
 from balcli.exchanges import NAMES, SOURCE_COMMANDS, Contribution, Exchange, summary_sources
 from balcli.views import SUMMARY, SUMMARY_BY_COIN
@@ -49,6 +49,8 @@ class By(str, enum.Enum):
 
 def register(app: typer.Typer) -> None:
     app.command(help=HELP, short_help="Every source at once: exact sums per source, scope and coin.")(summary)
+    field_views("summary", lambda params: SUMMARY_BY_COIN if getattr(params.get("by"), "value", params.get("by"))
+                == "coin" else SUMMARY)
 
 
 @common_options
