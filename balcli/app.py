@@ -60,7 +60,8 @@ def root(
 # Command name -> the module under balcli.commands that registers it, in the order --help lists them: the
 # registry's source commands (each module named as its command), then the management commands.
 COMMANDS = {**{name: name for name in SOURCE_COMMANDS}, "summary": "summary", "check": "check",
-            "auth": "auth", "config": "config_cmd", "doctor": "doctor", "sandbox": "sandbox_cmd"}
+            "diff": "diff", "history": "history", "auth": "auth", "config": "config_cmd", "doctor": "doctor",
+            "sandbox": "sandbox_cmd"}
 # Root options that take a value (``--profile NAME``): what follows them is not the command name.
 _VALUE_OPTIONS = frozenset({"--profile", "-p", "--config"})
 _FLAG_OPTIONS = frozenset({"--sandbox", "--verbose", "--debug"})

@@ -19,7 +19,6 @@ and bad values are errors that name the file, the key and the line. Secrets neve
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,7 @@ from balcli.errors import ConfigError
 from balcli.exchanges import EXCHANGES, Exchange
 
 DEFAULTS_KEYS = tuple(o.name for o in options.DEFAULTS)
-TOP_KEYS = ("default_profile", "defaults", "profiles", "credentials_file", "summary")
+TOP_KEYS = ("default_profile", "defaults", "profiles", "credentials_file", "summary", "history_db")
 SUMMARY_KEYS = ("snapshot_types",)
 SNAPSHOT_TYPES = ("spot", "margin", "futures")  # what `summary: {snapshot_types: [...]}` may list
 DEFAULT_SNAPSHOT_TYPES = ("spot",)
@@ -48,6 +47,18 @@ def user_config_dir(env: Mapping[str, str] = os.environ) -> Path:
     if os.name == "nt" and env.get("APPDATA"):
         return Path(env["APPDATA"]) / "balcli"
     return Path.home() / ".config" / "balcli"
+
+
+def user_data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where balcli keeps data it made (the history of ``--record``): ``$XDG_DATA_HOME/balcli`` or
+    ``~/.local/share/balcli`` (``~/Library/Application Support/balcli`` on macOS, ``%LOCALAPPDATA%`` on Windows)."""
+    if env.get("XDG_DATA_HOME"):
+        return Path(env["XDG_DATA_HOME"]) / "balcli"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "balcli"
+    if os.name == "nt" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "balcli"
+    return Path.home() / ".local" / "share" / "balcli"
 
 
 class Setting(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
@@ -69,6 +80,7 @@ class Settings(NamedTuple):
     sandbox: bool = False
     snapshot_types: tuple[str, ...] = DEFAULT_SNAPSHOT_TYPES  # summary: {snapshot_types: [...]}
     checks: tuple[tuple[str, str], ...] = ()  # the profile's `checks:` as (name, rule text), in file order
+    history_db: Setting = Setting(None, "default")  # the --record history file (balcli.history)
 
     def exchange(self, name: str, key: str) -> Any:
         return self.exchanges[name][key].value
@@ -99,6 +111,7 @@ class Settings(NamedTuple):
             ("timeout", str(self.timeout.value), self.timeout.origin),
             ("max_retries", str(self.max_retries.value), self.max_retries.origin),
             ("format", str(self.format.value or "table on a terminal, tsv otherwise"), self.format.origin),
+            ("history_db", str(self.history_db.value), self.history_db.origin),
         ]
         for ex, section in self.exchanges.items():
             for key, s in section.items():
@@ -193,7 +206,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] |
     raw = _compose(path, text)
     top = _check_keys(path, raw, raw.data, (), TOP_KEYS)
     result: dict[str, Any] = {}
-    for key in ("default_profile", "credentials_file"):
+    for key in ("default_profile", "credentials_file", "history_db"):
         if key in top:
             result[key] = _check_value(path, raw, (key,), top[key])
     if "summary" in top:
@@ -321,6 +334,11 @@ def load(
     cred_default = user_config_dir(env) / "credentials.yaml"
     creds = (Setting(Path(top["credentials_file"]).expanduser(), "file") if "credentials_file" in top
              else Setting(cred_default, "default"))
+    history_db = pick("BALCLI_HISTORY_DB", top.get("history_db"), None)
+    if history_db.value is None:
+        history_db = Setting(user_data_dir(env) / "history.sqlite3", "default")
+    else:
+        history_db = Setting(Path(history_db.value).expanduser(), history_db.origin)
     return Settings(
         profile=prof,
         config_path=path,
@@ -334,6 +352,7 @@ def load(
         sandbox=bool(sandbox_url),
         snapshot_types=top.get("snapshot_types", DEFAULT_SNAPSHOT_TYPES),
         checks=checks,
+        history_db=history_db,
     )
 
 

@@ -52,6 +52,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config_home = tmp_path / "xdg-config"
     config_home.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the --record history, never the real one
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     return config_home / "balcli"
 

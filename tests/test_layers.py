@@ -18,7 +18,7 @@ LEVELS = {"__main__": 0, "cli": 0, "app": 0, "completion_scripts": 0, "commands"
           "redaction": 3, "pagination": 3, "signing": 4}
 # Shared building blocks that any layer may use; they use no layer above the transport themselves.
 SHARED = {"errors", "amounts", "config", "credentials", "exchanges", "options", "views", "schema", "render",
-          "timeparse", "files", "prometheus", "rules", "__init__"}
+          "timeparse", "files", "prometheus", "rules", "history", "__init__"}
 # Only the output side draws: rich in rendering and in the commands' progress display, typer in the CLI.
 MAY_IMPORT_RICH = {"render", "commands"}
 MAY_IMPORT_TYPER = {"cli", "app", "completion_scripts", "commands"}

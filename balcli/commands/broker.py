@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import UsageError
 from balcli.views import BROKER, BROKER_MAX_PAGE_SIZE, BROKER_TOTAL
 
@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     field_views("broker", lambda params: BROKER_TOTAL if params.get("total") else BROKER)
 
 
+@recordable
 @common_options
 def broker(
     ctx: typer.Context,

@@ -144,6 +144,39 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_RECORD = "balcli.record"  # ctx.meta key: the command line asked for --record
+
+
+def recordable(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--record`` to a source command (put it above ``@common_options``). ``Run.start`` opens the history
+    (a bad file stops the run before any request), ``Run.render`` tees every page it renders into the recorder,
+    and the run is stored when the command returns: ``complete`` only when it rendered and returned without an
+    error (a failure raised after the rows were written, such as a partial summary's, still counts), ``partial``
+    with --max-items, else ``failed`` without its rows (``balcli.history``)."""
+    sig = inspect.signature(func)
+    option = inspect.Parameter("record", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option("--record", help="Also store the rows in the local history (balcli history, balcli "
+                           "diff), once the run completed [config: history_db].")])
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.pop("record", False):
+            return func(*args, **kwargs)
+        ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
+        ctx.meta[_RECORD] = True
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            _finish_recording(ctx, exc)
+            raise
+        _finish_recording(ctx, None, result)
+        return result
+
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), option])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**func.__annotations__, "record": option.annotation}
+    return wrapper
+
+
 # -- the run context ----------------------------------------------------------------------------------
 
 class Run:
@@ -158,6 +191,7 @@ class Run:
         self.sandbox = sandbox
         self._client: Any = None
         self._progress: Any = None
+        self.recorder: Any = None  # a balcli.history.Recorder when --record was given
 
     @classmethod
     def start(cls, ctx: typer.Context, common: CommonOptions, exchange: str, *, monitoring: bool = False,
@@ -174,7 +208,7 @@ class Run:
         if g.sandbox:
             from balcli.sandbox import Sandbox
 
-            run.sandbox = Sandbox()
+            run.sandbox = Sandbox(epoch=sandbox_epoch())
             run.sandbox.start()
             ctx.call_on_close(run.sandbox.stop)
             sandbox_url = run.sandbox.base_url
@@ -187,6 +221,8 @@ class Run:
             raise UsageError(PROMETHEUS_ONLY, "use -o prometheus with `balcli summary` or `balcli check`; "
                              "here give table, json, ndjson, csv or tsv")
         ctx.call_on_close(run.close)
+        if ctx.meta.get(_RECORD):
+            run.recorder = _recorder(ctx, run)
         return run
 
     # settings
@@ -318,7 +354,7 @@ class Run:
             view = view._replace(empty_note=unmatched)
 
         def then_clear_progress() -> Iterator[list[dict]]:
-            yield from pages
+            yield from self.recording(pages, view)
             progress.done()  # before the table or JSON is drawn on the same terminal
 
         count = render(then_clear_progress(), view, fmt, fields=self.fields(view),
@@ -330,6 +366,20 @@ class Run:
             sys.stderr.write(unmatched + "\n")
             sys.stderr.flush()
         return count
+
+    def recording(self, pages: Iterable[list[dict]], view: View) -> Iterator[list[dict]]:
+        """``pages``, teed into the history when --record was given: every row whole (not --fields). ``render``
+        uses it; output that does not go through ``render`` (``-o prometheus``) passes its pages through it. The
+        run is stored when the command returns (``recordable``): complete only if it returned without error."""
+        recorder = self.recorder
+        if recorder is None:
+            yield from pages
+            return
+        recorder.begin(view.name)
+        for page in pages:
+            recorder.add(page)
+            yield page
+        recorder.rendered = True
 
     def fields(self, view: View) -> list[str] | None:
         from balcli.render import parse_fields
@@ -348,6 +398,81 @@ def filter_note(filters: dict[str, Any] | None) -> str | None:
         else:
             used.extend(f"{option} {v}" for v in (value if isinstance(value, (list, tuple)) else [value]))
     return f"balcli: note: no rows matched {' '.join(used)}" if used else None
+
+
+_RECORDER = "balcli.recorder"  # ctx.meta key: the run's balcli.history.Recorder
+
+
+def _finish_recording(ctx: typer.Context, exc: BaseException | None, result: Any = None) -> None:
+    """Store the run the command made (if it got as far as opening the history)."""
+    from balcli.errors import BalcliError, ConfigError, ExitCode, StdoutClosed
+
+    recorder = ctx.meta.pop(_RECORDER, None)
+    if recorder is None:
+        return
+    if exc is None and isinstance(result, int) and result != 0:
+        error: str | None = f"exit {result}"
+    elif exc is None and not recorder.rendered:
+        error = "no rows were rendered"
+    elif isinstance(exc, BalcliError):
+        error = f"exit {int(exc.exit_code)}: {exc}"
+    elif isinstance(exc, (BrokenPipeError, StdoutClosed)):
+        error = "stdout closed before the end"
+    elif isinstance(exc, KeyboardInterrupt):
+        error = f"exit {int(ExitCode.INTERRUPTED)}: interrupted"
+    elif exc is not None:
+        error = f"exit {int(ExitCode.INTERNAL)}: internal error ({type(exc).__name__})"
+    else:
+        error = None
+    if error is not None:
+        try:
+            recorder.finish("failed", error)
+        except BalcliError as problem:  # the history's own problem must not hide the run's error
+            sys.stderr.write(f"balcli: warning: the failed run was not recorded: {problem}\n")
+        return
+    status = "partial" if recorder.options.get("max_items") else "complete"
+    try:
+        run_id = recorder.finish(status)
+    except ConfigError as problem:
+        raise ConfigError(f"the output is complete, but recording the run failed: {problem.message}",
+                          problem.hint) from None
+    if ctx.obj is not None and getattr(ctx.obj, "verbose", 0):
+        sys.stderr.write(f"balcli: recorded run {run_id} ({status}, {recorder.count} rows) in "
+                         f"{recorder.store.path}\n")
+
+
+def _recorder(ctx: typer.Context, run: Run) -> Any:
+    """Open the history before the first request: a corrupt, unreadable or newer file stops the run (exit 3)
+    before anything is fetched."""
+    from balcli import history
+
+    store = history.Store.open(run.settings.history_db.value)
+    ctx.call_on_close(store.close)
+    given = {name: value for name, value in ctx.params.items()  # the options given, not every default
+             if name != "record" and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+    options = history.safe_options(given)
+    if run.globals.sandbox:
+        options["sandbox"] = True
+        epoch = sandbox_epoch()
+        if epoch:
+            options["sandbox_epoch"] = epoch
+    command = " ".join(ctx.command_path.split()[1:]) or ctx.info_name or run.exchange
+    recorder = history.Recorder(store, command=command, profile=str(run.settings.profile.value), options=options)
+    ctx.meta[_RECORDER] = recorder
+    return recorder
+
+
+def sandbox_epoch() -> int:
+    """``BALCLI_SANDBOX_EPOCH``: the day the ``--sandbox`` demo data has moved on to (SPEC §7); 0 when unset."""
+    text = os.environ.get("BALCLI_SANDBOX_EPOCH", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit() or int(text) > 100_000:
+        from balcli.errors import ConfigError
+
+        raise ConfigError(f"BALCLI_SANDBOX_EPOCH={text!r} is not a day number",
+                          "give a whole number of days from 0 to 100000, or unset it")
+    return int(text)
 
 
 # The transport's hints, naming the options that change what it does.

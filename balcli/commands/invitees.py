@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import UsageError
 from balcli.timeparse import parse_offset, parse_when
 from balcli.views import INVITEES, INVITEES_MAX_PAGE_SIZE
@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
     field_views("invitees", INVITEES)
 
 
+@recordable
 @common_options
 def invitees(
     ctx: typer.Context,

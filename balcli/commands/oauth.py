@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import UsageError
 from balcli.views import OAUTH_BALANCES, OAUTH_DEFAULT_PAGE_SIZE, OAUTH_HISTORY
 
@@ -60,6 +60,7 @@ def _session(run: Run) -> Any:
     return cryptofuse.connect(run.link(), run.client.warn)
 
 
+@recordable
 @common_options
 def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
     validate_fields(common, OAUTH_BALANCES)
@@ -76,6 +77,7 @@ def balances(ctx: typer.Context, *, common: CommonOptions) -> None:
     run.render(pages(), OAUTH_BALANCES, footnotes=lambda: cryptofuse.statistics_lines(stats))
 
 
+@recordable
 @common_options
 def history(
     ctx: typer.Context,

@@ -17,6 +17,11 @@ Examples:
 \b
   balcli sandbox serve --port 8765
   balcli sandbox serve --latency-ms 200 --error-rate 0.05   # try retries and timeouts
+  balcli sandbox serve --epoch 1    # "the next day": some balances moved, customers joined and left
+
+--epoch N moves the demo data to day N deterministically (broker: every 10th customer gains 10*N in their first
+coin, N in 50 leave, 2N join; spot USDT +12.5*N; invitees and oauth balances move too), so that
+`balcli broker --record` on day 0 and day 1 gives `balcli diff broker` something to show.
 """
 
 
@@ -41,12 +46,15 @@ def serve(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo data.")] = 7,
     rate_limits: Annotated[bool, typer.Option("--rate-limits/--no-rate-limits",
                                               help="Enforce each API's documented rate limits.")] = True,
+    epoch: Annotated[int, typer.Option("--epoch", min=0, max=100_000, envvar="BALCLI_SANDBOX_EPOCH", metavar="N",
+                                       help="Move the demo data to day N (some balances change, a few customers "
+                                            "join or leave) [env: BALCLI_SANDBOX_EPOCH].")] = 0,
 ) -> None:
     from balcli.sandbox import serve as serve_sandbox
 
     try:
         serve_sandbox(port=port, customers=customers, invitees=invitees, history=history, latency_ms=latency_ms,
-                      error_rate=error_rate, seed=seed, rate_limits=rate_limits)
+                      error_rate=error_rate, seed=seed, rate_limits=rate_limits, epoch=epoch)
     except OSError as exc:
         raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}",
                           "pick another --port, or --port 0 for a free one") from None

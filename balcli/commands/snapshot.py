@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import UsageError
 from balcli.timeparse import parse_when, to_ms
 from balcli.views import SNAPSHOT, SNAPSHOT_MAX_LIMIT, SNAPSHOT_MIN_LIMIT
@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
                                                     _type(params)])
 
 
+@recordable
 @common_options
 def snapshot(
     ctx: typer.Context,

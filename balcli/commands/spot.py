@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import UsageError
 from balcli.views import SPOT, SPOT_COMPLETE
 
@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
     field_views("spot", lambda params: SPOT_COMPLETE if params.get("complete") else SPOT)
 
 
+@recordable
 @common_options
 def spot(
     ctx: typer.Context,

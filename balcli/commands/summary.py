@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, validate_fields
+from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
 from balcli.errors import BalcliError, UsageError
 from balcli.exchanges import NAMES, SOURCE_COMMANDS, Contribution, Exchange, summary_sources
 from balcli.views import SUMMARY, SUMMARY_BY_COIN
@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
                 == "coin" else SUMMARY)
 
 
+@recordable
 @common_options
 def summary(
     ctx: typer.Context,
@@ -92,7 +93,7 @@ def summary(
         if fmt == "prometheus":
             from balcli import prometheus
 
-            for _ in pages():  # every source, with its status line
+            for _ in run.recording(pages(), view):  # every source, with its status line (and --record)
                 pass
             rows = [r for o in outcomes if o.ok for r in o.rows if coins is None or r["coin"] in coins]
             prometheus.write(summary_metrics(outcomes, rows), out)

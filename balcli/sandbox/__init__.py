@@ -11,7 +11,7 @@ Python API::
 
     sb = Sandbox(seed=7, customers=300, invitees=250, history=230, latency_ms=0, error_rate=0.0,
                  rate_limits=True, clock_offset_ms=0, frozen_time_ms=None, token_ttl=3600,
-                 port=0, host="127.0.0.1", limits=None)
+                 port=0, host="127.0.0.1", limits=None, epoch=0)
     with sb:                      # or sb.start() ... sb.stop()
         sb.base_url               # "http://127.0.0.1:PORT": one port for all five APIs
 
@@ -19,6 +19,8 @@ Constructor: ``seed`` and the size knobs shape ``sb.data``; ``latency_ms`` delay
 answers that fraction of requests with HTTP 500; ``rate_limits=False`` turns every limiter off;
 ``clock_offset_ms`` shifts and ``frozen_time_ms`` fixes the server clock (both are plain attributes that may be
 changed while running); ``token_ttl`` is the Cryptofuse access-token lifetime in seconds (fractions allowed);
+``epoch`` moves the demo data to "day N" by known amounts (``balcli.sandbox.data``: some balances change, a few
+customers and invitees join or leave; ``--sandbox`` runs take it from ``BALCLI_SANDBOX_EPOCH``);
 ``limits`` overrides entries of ``DEFAULT_LIMITS`` (merged), e.g. ``{"binance": {"budget": 4800, "window": 1.0},
 "zoomex": {"count": 2, "window": 0.3}}``. Entries: ``zoomex`` (5 / 1 s per key), ``zoomex_ip`` (600 / 5 s ->
 HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete``
@@ -64,7 +66,7 @@ Error codes for cases the exchanges do not document are chosen and explained in 
 ``zoomex``, ``coinw_spot``, ``binance``, ``coinw_affiliate`` (6002 "timestamp expired"), ``cryptofuse``.
 
 Standalone: ``python -m balcli.sandbox [--port N] [--customers N] [--invitees N] [--latency-ms N]
-[--error-rate F] [--seed N] [--no-rate-limits]`` or ``serve(port=0, customers=300, ..., out=sys.stdout)``.
+[--error-rate F] [--seed N] [--no-rate-limits] [--epoch N]`` or ``serve(port=0, customers=300, ..., out=sys.stdout)``.
 """
 
 from __future__ import annotations

@@ -19,13 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered with 500")
     parser.add_argument("--seed", type=int, default=7, help="seed of the demo data (default 7)")
     parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce the APIs' rate limits")
+    parser.add_argument("--epoch", type=int, default=0, help="move the demo data to day N (default 0)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.error_rate <= 1.0:
         parser.error("--error-rate must be between 0 and 1")
+    if args.epoch < 0:
+        parser.error("--epoch must be 0 or more")
     try:
         serve(port=args.port, customers=args.customers, invitees=args.invitees, history=args.history,
               latency_ms=args.latency_ms, error_rate=args.error_rate, seed=args.seed,
-              rate_limits=not args.no_rate_limits, out=sys.stdout)
+              rate_limits=not args.no_rate_limits, epoch=args.epoch, out=sys.stdout)
     except OSError as exc:
         print(f"python -m balcli.sandbox: error: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
         return 3

@@ -26,6 +26,19 @@ a second. Amounts are strings built from integers and ``Decimal``; no float ever
 ``prepare()``: generate every lazy part at once (benchmarks call it before timing).
 ``anchor_ms``: start of the UTC day (on the sandbox clock) when the data was made; invitee events and balance
     history lie in the year before it.
+``epoch``: the "day" the data has moved on to (``Sandbox(epoch=N)``, ``sandbox serve --epoch N``, env
+    ``BALCLI_SANDBOX_EPOCH``), so that ``--record`` and ``diff`` have something to show. Epoch 0 is the data above;
+    epoch N changes it by known amounts (``EPOCH_RULES``), always from epoch 0 (not step by step):
+
+    - broker: the customer at index i (epoch-0 order) with ``i % 10 == 7`` and at least one coin gains
+      ``10 * N`` in their first coin; the first N customers with ``i % 50 == 13`` (index 13, 63, ...) have left;
+      ``2 * N`` customers have joined after the last one (uid ``last + 1000 * k``, ``USDT`` ``100*k + ".00"``,
+      k = 1..2N);
+    - spot: USDT available + ``12.5 * N``;
+    - invitees: index ``i % 25 == 11`` gains ``5 * N`` in every quote's balance; the first N with ``i % 60 == 29``
+      (index 29, 89, ...) have left; ``N`` have joined (uid ``last + 777 * k``, balance ``50 * k`` USDT, no
+      deposits);
+    - oauth: the account's USDTERC20 + ``100 * N``, the sub-accounts' ETH + ``0.5 * N``.
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import cached_property
 from typing import Any
 
@@ -47,6 +60,19 @@ TRAILING = "1000.2500"
 
 _Q8 = Decimal("0.00000001")
 _Q6 = Decimal("0.000001")
+_WIDE = Context(prec=200)  # sums of the epoch moves stay exact whatever the amount's length
+
+# The epoch moves (see the module docstring): tests compute expected diffs from these.
+EPOCH_RULES = {
+    "broker_gain": Decimal(10), "broker_gain_every": (10, 7), "broker_leave_every": (50, 13), "broker_joiners": 2,
+    "spot_usdt_gain": Decimal("12.5"),
+    "invitee_gain": Decimal(5), "invitee_gain_every": (25, 11), "invitee_leave_every": (60, 29),
+    "oauth_account_usdt_gain": Decimal(100), "oauth_sub_eth_gain": Decimal("0.5"),
+}
+
+
+def _plus(amount: str, delta: Decimal) -> str:
+    return format(_WIDE.add(Decimal(amount), delta), "f")
 
 
 def _dec(rng: random.Random, max_units: int, places: int) -> Decimal:
@@ -76,8 +102,11 @@ class Invitee:
 
 class DemoData:
     def __init__(self, seed: int = 7, customers: int = 300, invitees: int = 250, history: int = 230,
-                 anchor_ms: int = 0) -> None:
+                 anchor_ms: int = 0, epoch: int = 0) -> None:
+        if epoch < 0:
+            raise ValueError("epoch must be 0 or more")
         self.seed = seed
+        self.epoch = epoch
         self.customers = customers
         self.invitee_count = invitees
         self.history_count = history
@@ -96,6 +125,27 @@ class DemoData:
     # ---------------------------------------------------------------- Zoomex broker
     @cached_property
     def broker(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        base = self._broker_base
+        n = self.epoch
+        if not n:
+            return base
+        every, at = EPOCH_RULES["broker_gain_every"]
+        leave_every, leave_at = EPOCH_RULES["broker_leave_every"]
+        gain = EPOCH_RULES["broker_gain"] * n
+        out = []
+        for i, (uid, coins) in enumerate(base):
+            if i % leave_every == leave_at and i // leave_every < n:
+                continue
+            if i % every == at and coins:
+                coins = [(coins[0][0], _plus(coins[0][1], gain)), *coins[1:]]
+            out.append((uid, coins))
+        last = int(base[-1][0]) if base else 101479471
+        joiners = EPOCH_RULES["broker_joiners"] * n
+        out += [(str(last + 1000 * k), [("USDT", f"{100 * k}.00")]) for k in range(1, joiners + 1)]
+        return out
+
+    @cached_property
+    def _broker_base(self) -> list[tuple[str, list[tuple[str, str]]]]:
         rng = self._rng("broker")
         rnd, randint, randrange = rng.random, rng.randint, rng.randrange
         coins_all = BROKER_COINS
@@ -159,6 +209,9 @@ class DemoData:
         for coin in ("TRX", "LTC", "ADA", "DOT"):
             out[coin] = {"available": f"{rng.randint(0, 5000)}.{rng.randrange(10**6):06d}",
                          "onOrders": rng.choice(["0", f"{rng.randint(0, 50)}.{rng.randrange(100):02d}"])}
+        if self.epoch:
+            usdt = out["USDT"]
+            usdt["available"] = _plus(usdt["available"], EPOCH_RULES["spot_usdt_gain"] * self.epoch)
         return dict(sorted(out.items()))
 
     @cached_property
@@ -222,6 +275,29 @@ class DemoData:
     # ---------------------------------------------------------------- CoinW affiliate
     @cached_property
     def invitees(self) -> list[Invitee]:
+        base = self._invitees_base
+        n = self.epoch
+        if not n:
+            return base
+        every, at = EPOCH_RULES["invitee_gain_every"]
+        leave_every, leave_at = EPOCH_RULES["invitee_leave_every"]
+        gain = EPOCH_RULES["invitee_gain"] * n
+        out = []
+        for i, inv in enumerate(base):
+            if i % leave_every == leave_at and i // leave_every < n:
+                continue
+            if i % every == at:
+                inv = Invitee(inv.uid, inv.events, {q: _plus(b, gain) for q, b in inv.balance.items()},
+                              inv.update_ms, inv.empty_style)
+            out.append(inv)
+        last = base[-1].uid if base else 12345678
+        for k in range(1, n + 1):
+            out.append(Invitee(last + 777 * k, {"usdt": [], "usdc": []},
+                               {"usdt": f"{50 * k}.00000000", "usdc": "0.00000000"}, {"usdt": None, "usdc": None}))
+        return out
+
+    @cached_property
+    def _invitees_base(self) -> list[Invitee]:
         rng = self._rng("invitees")
         out: list[Invitee] = []
         uid = 12345678
@@ -321,6 +397,8 @@ class DemoData:
                 "%Y-%m-%dT%H:%M:%SZ")
         entries.reverse()
         account = {c: _f(v) for c, v in held.items()}
+        if self.epoch:
+            account["USDTERC20"] = _plus(account["USDTERC20"], EPOCH_RULES["oauth_account_usdt_gain"] * self.epoch)
         return account, entries, {"total_deposits": deposits, "total_withdrawals": withdrawals}
 
     @property
@@ -330,7 +408,8 @@ class DemoData:
     @cached_property
     def oauth_sub_accounts(self) -> dict[str, str]:
         rng = self._rng("oauth-sub")
-        return {"USDTERC20": _f(_dec(rng, 3000, 6)), "USDCERC20": _f(_dec(rng, 1000, 6)), "ETH": "0.000000"}
+        eth = _plus("0.000000", EPOCH_RULES["oauth_sub_eth_gain"] * self.epoch) if self.epoch else "0.000000"
+        return {"USDTERC20": _f(_dec(rng, 3000, 6)), "USDCERC20": _f(_dec(rng, 1000, 6)), "ETH": eth}
 
     @property
     def oauth_statistics(self) -> dict[str, int]:

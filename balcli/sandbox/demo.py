@@ -4,6 +4,9 @@ Each command runs as its own process (``python -m balcli --sandbox …``): the r
 sandbox package still imports nothing from the client. Then ``summary``, ``summary --by coin`` and a ``check``
 that breaches; and, against a sandbox started here with one source failing (its ``refused`` fault on Binance),
 the partial summary and the ``unknown`` rule that follow.
+
+Then the history: ``--record`` runs at sandbox epochs 0, 1 and 2 (``BALCLI_SANDBOX_EPOCH``: the demo data moves
+by known amounts) into a temporary history file, and ``balcli diff`` and ``balcli history trend`` show what moved.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 COMMANDS: list[list[str]] = [
     ["broker", "--max-items", "12"],
@@ -56,6 +60,45 @@ def _failing_source() -> int:
     return failures
 
 
+# (epoch, command line) recorded into the temporary history, then what is shown from it.
+RECORDED: list[tuple[int, list[str]]] = [
+    (0, ["--sandbox", "broker", "--record", "-o", "tsv"]),
+    (0, ["--sandbox", "spot", "--complete", "--record", "-o", "tsv"]),
+    (1, ["--sandbox", "broker", "--record", "-o", "tsv"]),
+    (1, ["--sandbox", "spot", "--complete", "--record", "-o", "tsv"]),
+    (2, ["--sandbox", "spot", "--complete", "--record", "-o", "tsv"]),
+]
+FROM_HISTORY: list[list[str]] = [
+    ["history", "runs", "--fields", "id,started_at,command,view,status,rows,options"],
+    ["diff", "broker", "--min-change", "100"],
+    ["diff", "broker", "--coin", "USDT"],
+    ["history", "trend", "spot-complete", "--coin", "USDT"],
+]
+
+
+def _balcli(args: list[str], env: dict[str, str] | None = None, quiet: bool = False) -> int:
+    result = subprocess.run([sys.executable, "-m", "balcli", *args], check=False, env=env,
+                            stdout=subprocess.DEVNULL if quiet else None)
+    if result.returncode != 0:
+        print(f"(exit code {result.returncode})", flush=True)
+    return result.returncode
+
+
+def history_demo() -> int:
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="balcli-demo-") as tmp:
+        env = {**os.environ, "BALCLI_HISTORY_DB": os.path.join(tmp, "history.sqlite3")}
+        print(f"\n# The history: runs recorded at sandbox epochs 0, 1 and 2 (the demo data moves by known amounts)"
+              f"\n# into {env['BALCLI_HISTORY_DB']}", flush=True)
+        for epoch, args in RECORDED:
+            print(f"$ BALCLI_SANDBOX_EPOCH={epoch} balcli {' '.join(args)} > /dev/null", flush=True)
+            failures += _balcli(args, {**env, "BALCLI_SANDBOX_EPOCH": str(epoch)}, quiet=True) != 0
+        for args in FROM_HISTORY:
+            print(f"\n$ balcli {' '.join(args)}", flush=True)
+            failures += _balcli([*args, "-o", "table"], env) != 0
+    return failures
+
+
 def main() -> int:
     failures = 0
     for args in COMMANDS:
@@ -69,6 +112,7 @@ def main() -> int:
             failures += 1
             print(f"(exit code {result.returncode})", flush=True)
     failures += _failing_source()
+    failures += history_demo()
     print("\nAll of this came from the embedded sandbox on 127.0.0.1 with demo credentials. "
           "Run `balcli sandbox serve` to keep one running.", flush=True)
     return 1 if failures else 0

@@ -141,8 +141,10 @@ class Sandbox:
     def __init__(self, seed: int = 7, customers: int = 300, invitees: int = 250, history: int = 230,
                  latency_ms: float = 0, error_rate: float = 0.0, rate_limits: bool = True,
                  clock_offset_ms: int = 0, frozen_time_ms: int | None = None, token_ttl: float = 3600,
-                 port: int = 0, host: str = "127.0.0.1", limits: dict[str, dict[str, Any]] | None = None) -> None:
+                 port: int = 0, host: str = "127.0.0.1", limits: dict[str, dict[str, Any]] | None = None,
+                 epoch: int = 0) -> None:
         self.seed = seed
+        self.epoch = epoch
         self.latency_ms = latency_ms
         self.error_rate = error_rate
         self.rate_limits = rate_limits
@@ -157,7 +159,7 @@ class Sandbox:
                 raise ValueError(f"unknown limit {name!r}; known: {', '.join(self.limits)}")
             self.limits[name].update(override)
         self.data = DemoData(seed=seed, customers=customers, invitees=invitees, history=history,
-                             anchor_ms=self.now_ms())
+                             anchor_ms=self.now_ms(), epoch=epoch)
         self.accounts: dict[str, str] = default_accounts()
         self.limited_keys: set[str] = {LIMITED_CREDENTIALS["api_key"]}
         self.client_scopes: dict[str, set[str]] = {LIMITED_CLIENT["client_id"]: {"read"}}

@@ -34,7 +34,7 @@ def instructions(base_url: str) -> str:
 
 
 def serve(port: int = 0, customers: int = 300, invitees: int = 250, history: int = 230, latency_ms: float = 0,
-          error_rate: float = 0.0, seed: int = 7, rate_limits: bool = True, host: str = "127.0.0.1",
+          error_rate: float = 0.0, seed: int = 7, rate_limits: bool = True, host: str = "127.0.0.1", epoch: int = 0,
           out: TextIO | None = None, block: bool = True, stop: threading.Event | None = None,
           **options: Any) -> Sandbox:
     """Start a sandbox, print its URL and the exports, and serve until Ctrl-C (then stop quietly).
@@ -44,7 +44,7 @@ def serve(port: int = 0, customers: int = 300, invitees: int = 250, history: int
     """
     out = out if out is not None else sys.stdout
     sb = Sandbox(seed=seed, customers=customers, invitees=invitees, history=history, latency_ms=latency_ms,
-                 error_rate=error_rate, rate_limits=rate_limits, port=port, host=host, **options)
+                 error_rate=error_rate, rate_limits=rate_limits, port=port, host=host, epoch=epoch, **options)
     sb.data.prepare()
     sb.start()
     out.write(instructions(sb.base_url))
