@@ -14,10 +14,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from typer import core as click_core  # typer vendors click: TyperOption, TyperArgument, TyperGroup
-from typer._click import exceptions as click_exceptions
-from typer._click import types as click_types
+from typer import core as click_core  # TyperOption, TyperArgument, TyperGroup
 
+from balcli._typer_compat import click_exceptions, click_types
 from balcli.errors import UsageError
 
 # The root options that are global: accepted before or after the command. Those that take a value:
