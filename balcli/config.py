@@ -19,7 +19,6 @@ and bad values are errors that name the file, the key and the line. Secrets neve
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path

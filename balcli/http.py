@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 
 from balcli import __version__
 from balcli.errors import (
-    AuthError,
     BalcliError,
     ClockSkewError,
     ConfigError,
@@ -35,7 +34,7 @@ from balcli.errors import (
     ResponseError,
 )
 from balcli.limiter import RateLimiter
-from balcli.redaction import REDACTED, redact_headers, redact_query, redact_text
+from balcli.redaction import redact_headers, redact_query, redact_text
 
 USER_AGENT = f"balcli/{__version__}"
 BODY_LOG_LIMIT = 4000
@@ -419,8 +418,8 @@ def http_failure(answer: Answer) -> None:
     if status == 429:  # first: rate-limit pages are often HTML, and they are still exit 5 after retries
         retry = retry_after_seconds(answer.headers)
         raise RateLimitError(f"{label} rate limit reached (HTTP 429)", retry_after=retry,
-                             hint=f"wait{until_text(retry) or ' a minute'} and run again; lower rate_limit in the config "
-                                  "if another client shares this key")
+                             hint=f"wait{until_text(retry) or ' a minute'} and run again; lower rate_limit in the "
+                                  "config if another client shares this key")
     if status >= 500 or (status >= 400 and _looks_html(answer.text)):
         page = " (HTML error page)" if _looks_html(answer.text) else ""
         error = NetworkError if status in RETRY_STATUSES else ServerRefused

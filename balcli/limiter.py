@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+
 class RateLimiter:
     """Spaces requests evenly at just under ``per_second`` (thread-safe, for concurrent page fetches).
 

@@ -32,12 +32,12 @@ from balcli.errors import (
     UsageError,
 )
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter
+from balcli.redaction import redact_query
+from balcli.sources import cryptofuse
 from balcli.sources.binance import check_binance
 from balcli.sources.coinw_affiliate import check_coinw_affiliate
 from balcli.sources.coinw_spot import check_coinw_spot
-from balcli.sources import cryptofuse
 from balcli.sources.cryptofuse import check_cryptofuse
-from balcli.redaction import redact_query
 from balcli.sources.zoomex import check_zoomex
 
 BASE = "https://api.example.test"

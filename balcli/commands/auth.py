@@ -16,7 +16,6 @@ from balcli.errors import BalcliError, ConfigError, ExitCode, UsageError
 from balcli.exchanges import EXCHANGES, FIELD_LABELS, NAMES
 from balcli.schema import Field, View
 
-
 Exchange = enum.Enum("Exchange", {name: name for name in NAMES}, type=str)  # type: ignore[misc]
 
 
@@ -257,7 +256,7 @@ def auth_status(
                                         "credentials (--base-url then applies to every exchange).")] = False,
     *, common: CommonOptions,
 ) -> int:
-    from balcli import config, credentials
+    from balcli import credentials
 
     validate_fields(common, VIEW)
     run = Run.start(ctx, common, NAMES[0])  # --base-url then applies to every exchange

@@ -86,7 +86,8 @@ def balances(
     rate_limit: float = RATE_LIMIT,
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnBalances``: one row per coin (available balance), sorted by coin."""
-    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=client.limiter(api.name, rate_limit)), BALANCES)
+    limiter = client.limiter(api.name, rate_limit)
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=limiter), BALANCES)
     wanted = _wanted(coins)
     rows = []
     for coin in sorted(data, key=str.upper):

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 from balcli import exchanges, signing, views
 from balcli.errors import AuthError, ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link
 from balcli.sources._envelope import auth_error, param_error
-from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources._rows import amount, need, need_list, text
 
 TOKEN = "/o/token/"
