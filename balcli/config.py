@@ -86,7 +86,8 @@ class Settings(NamedTuple):
                 exchanges[ex] = section
                 new = new._replace(exchanges=exchanges)
             else:
-                new = new._replace(**{name: Setting(value, "flag")})
+                # a flag name is one of the Setting-valued fields (profile, timeout, format…)
+                new = new._replace(**{name: Setting(value, "flag")})  # type: ignore[arg-type]
         return new
 
     def rows(self) -> list[tuple[str, str, str]]:

@@ -44,7 +44,8 @@ class Credentials(NamedTuple):  # not a dataclass: 10x cheaper to define at star
     def __repr__(self) -> str:  # never show a secret, not even in a traceback or a debugger
         return f"Credentials({self.exchange!r}, source={self.source!r}, key={self.masked_key()!r})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:  # (not `__str__ = __repr__`: a NamedTuple body may only hold fields and methods)
+        return self.__repr__()
 
     @property
     def public_id(self) -> str:

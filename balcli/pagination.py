@@ -67,9 +67,10 @@ class SeenKeys:
     def add(self, key: Hashable) -> bool:
         """Remember ``key``; True if it is new."""
         kind = type(key)
-        if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):
-            number = int(key)
-        elif kind is int and 0 <= key < 1 << 63:
+        # ignores: mypy does not narrow `key` from the exact type tests on `kind` (exact: a bool is no int key)
+        if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):  # type: ignore[attr-defined,arg-type,index]
+            number = int(key)  # type: ignore[call-overload]
+        elif kind is int and 0 <= key < 1 << 63:  # type: ignore[operator]
             number = key
         else:
             return self._add_other(key)

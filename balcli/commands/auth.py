@@ -270,8 +270,8 @@ def auth_status(
     rows: list[dict] = []
     failures: list[tuple[str, BalcliError]] = []
     for ex in named or NAMES:
-        row = {"exchange": ex, "source": "none", "key": None, "location": None, "status": "not configured",
-               "exit_code": None}
+        row: dict[str, Any] = {"exchange": ex, "source": "none", "key": None, "location": None,
+                               "status": "not configured", "exit_code": None}
         rows.append(row)
         try:
             creds = run.credentials(ex) if run.sandbox is not None else credentials.find(ex, profile, path,
@@ -303,12 +303,12 @@ def auth_status(
             "set the BALCLI_<EXCHANGE>_* variables (cron) or run `balcli auth set EXCHANGE`; "
             "name the exchanges a job needs: `balcli auth status --check zoomex`")))
     run.render([rows], VIEW)
-    for ex, exc in failures:
-        print(f"balcli: error: {ex + ': ' if ex else ''}{exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+    for ex, failure in failures:  # (not `exc`: the except clauses above delete that name)
+        print(f"balcli: error: {ex + ': ' if ex else ''}{failure}", file=sys.stderr)
+        if failure.hint:
+            print(f"hint: {failure.hint}", file=sys.stderr)
     sys.stderr.flush()
-    return max((int(exc.exit_code) for _, exc in failures), default=int(ExitCode.OK))
+    return max((int(failure.exit_code) for _, failure in failures), default=int(ExitCode.OK))
 
 
 def _probe(run: Run, exchange: str, creds: Any) -> None:

@@ -55,7 +55,7 @@ class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at st
         asked = {f for f, on in ((self.format, self.format is not None), (OutputFormat.json, self.json),
                                  (OutputFormat.csv, self.csv)) if on}
         if len(asked) > 1:
-            names = ", ".join(sorted(f.value for f in asked))
+            names = ", ".join(sorted(f.value for f in asked if f is not None))
             raise UsageError(f"conflicting output formats requested: {names}",
                              "give one of --format/-o, --json or --csv")
         return next(iter(asked), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from balcli import exchanges, signing
 from balcli.amounts import exact_sum, format_decimal, parse_amount
@@ -93,7 +93,7 @@ def balances(
     for coin in sorted(data, key=str.upper):
         if wanted is not None and coin.upper() not in wanted:
             continue
-        balance = amount(data, coin, f"CoinW {BALANCES} data")
+        balance = cast(str, amount(data, coin, f"CoinW {BALANCES} data"))  # not optional=True: never None
         if hide_zero and _is_zero(balance):
             continue
         rows.append({"coin": coin, "balance": balance})

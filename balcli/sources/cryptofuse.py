@@ -273,7 +273,7 @@ def check_cryptofuse(answer: Answer) -> Any:
     """Cryptofuse: no envelope; the HTTP status is the error signal."""
     label = answer.api.label
     http_failure(answer)
-    err = {}
+    err: Any = {}  # the "error" member: an object, a bare code, or absent
     if answer.status >= 300:
         try:
             body = answer.json()
