@@ -1,4 +1,4 @@
-"""Where settings come from, and in what order (SPEC §3).
+"""Where settings come from, and in what order (README "Configuration").
 
 Precedence for every setting, first hit wins:
   1. the command-line flag (``--base-url``, ``--timeout``, ``--max-retries``, ``--format``, ``--tz``);

@@ -1,4 +1,4 @@
-"""Where secrets come from (SPEC §3). The only module that imports ``keyring``.
+"""Where secrets come from (README "Credentials"). The only module that imports ``keyring``.
 
 Resolution order for each exchange, first hit wins (``auth status`` shows which one was used):
   1. environment variables (the cron path), see ``ENV_VARS``;

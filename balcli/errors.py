@@ -1,4 +1,4 @@
-"""Exit codes (SPEC §4) and the small typed error hierarchy every layer raises.
+"""Exit codes (README "Exit codes") and the small typed error hierarchy every layer raises.
 
 Errors are turned into exit codes in exactly one place: ``balcli.cli.main``.
 """

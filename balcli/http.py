@@ -219,7 +219,7 @@ class HttpClient:
 
     def redact_error(self, exc: BalcliError) -> None:
         """An API may echo what it was sent (Zoomex's "error sign! origin_string[api_key=...]"): the error
-        message shown to the user gets the same redaction as the -v log (SPEC §3: no secret in any message)."""
+        message shown to the user gets the redaction of the -v log (README "Credentials": no secret in any message)."""
         exc.message = self.redact(exc.message)
         exc.args = (exc.message,)
         if exc.api_message:
@@ -402,7 +402,7 @@ def until_text(seconds: float | None) -> str:
 
 # -- what every API signals the same way (docs/apis/README.md#errors-and-exit-codes) ------------------
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failures that a retry can fix
+RETRY_STATUSES = frozenset({500, 502, 503, 504})  # README "When things go wrong": server failures a retry can fix
 
 
 class ServerRefused(NetworkError):

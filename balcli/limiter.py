@@ -1,4 +1,4 @@
-"""The client-side rate limiter: evenly spaced requests just under an API's documented rate (SPEC §5)."""
+"""The client-side rate limiter: requests spaced just under an API's documented rate (README "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The transport (balcli.http): one session, timeouts, safe retries with capped jittered backoff and
 Retry-After, the rate limiter, clock-skew recovery, redacted -v/-vv logging, and every API's status/envelope
--> error mapping (SPEC §4-§5; "Errors" in each docs/apis/ page). HTTP is mocked with `responses`."""
+-> error mapping (README "Exit codes" and "When things go wrong"; "Errors" in each docs/apis/ page). HTTP is mocked with `responses`."""
 
 from __future__ import annotations
 

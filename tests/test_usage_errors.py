@@ -1,4 +1,4 @@
-"""Every option of every command with invalid values (SPEC §4: exit 2, naming the option, before any request).
+"""Every option of every command with invalid values (README "Exit codes": exit 2, naming the option, before any request).
 
 All cases run against one sandbox whose request log must stay empty: a usage error that slipped past the
 parser into the transport would show up there (and as an exit 6/7 instead of 2). Valid credentials for every

@@ -1,4 +1,4 @@
-"""``balcli auth set | status | remove``: store, inspect and remove exchange credentials (SPEC §3).
+"""``balcli auth set | status | remove``: store, inspect and remove exchange credentials (README "Credentials").
 
 Where credentials come from is decided in ``balcli.credentials`` (env > keyring > file); this module only asks
 for them (hidden prompts, or ``--stdin`` for scripts), says where they went, and checks them with the sources'
