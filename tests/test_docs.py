@@ -5,8 +5,8 @@
   ```` ```text ```` need a terminal, a crontab or a real server and are not run);
 - every command's ``--help`` has a summary, its row fields and at least two examples;
 - the README's configuration keys are the loader's;
-- every ``docs/apis/`` page and section the code cites exists, the pages' own links resolve, and nothing cites
-  the API notes that live outside the repository.
+- every ``docs/apis/`` page and section and every README section the code cites exists, the pages' own links
+  resolve, and nothing cites the notes that live outside the repository.
 """
 
 from __future__ import annotations
