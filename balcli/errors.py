@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 5
     NETWORK = 6
     BAD_RESPONSE = 7
-    BREACH = 8  # balcli check: every rule evaluated, at least one breached (SPEC §9)
+    BREACH = 8  # balcli check: every rule evaluated, at least one breached (README "Exit codes")
     INTERRUPTED = 130
 
 

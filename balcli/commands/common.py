@@ -120,7 +120,7 @@ _COMMON: list[tuple[str, Any]] = [
         "replaced only when the run succeeds, else it keeps its old content.")]),
 ]
 
-# Why -o prometheus is refused outside summary and check (SPEC §10).
+# Why -o prometheus is refused outside summary and check (README "Monitoring output: `-o prometheus`").
 PROMETHEUS_ONLY = ("-o prometheus is for `balcli summary` and `balcli check` only: one series per customer, coin "
                    "or day would explode a monitoring system's cardinality")
 
