@@ -337,7 +337,7 @@ def _write_table(
             names, right = [names[i] for i in shown], [right[i] for i in shown]
             body = [[cells[i] for i in shown] for cells in body]
             footer = [footer[i] for i in shown] if footer is not None else None
-    out = _NoTrailingSpaces(out)
+    out = _NoTrailingSpaces(out)  # type: ignore[assignment]  # writes like a TextIO (write/flush), all rich needs
     if len(rows) > RICH_MAX_ROWS:
         _plain_table(names, right, body, footer, out, color)
     else:

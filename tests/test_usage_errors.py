@@ -196,7 +196,7 @@ def test_invalid_option_exits_2_naming_it_and_sends_nothing(shared_sandbox, monk
     assert word.replace("'", "") in r.err.replace("'", "")
     assert r.out == ""
     assert "Traceback" not in r.err
-    # SPEC §4: the same two-line form as every other error, parser errors included (grep '^balcli: error')
+    # README "Exit codes": the same two-line form as every other error, parser errors included (grep '^balcli: error')
     lines = r.err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("balcli: error: ") and lines[1].startswith("hint: "), r.err
     if word.startswith("'"):  # the parser's own errors point at the command's help

@@ -281,10 +281,10 @@ def auth_status(
             failures.append((ex, exc))
             continue
         if creds is None:
-            if check and named:  # a named exchange must have credentials for the check to pass (SPEC §12)
-                exc = credentials.missing_error(ex, profile)
-                row.update(exit_code=int(exc.exit_code))
-                failures.append((ex, exc))
+            if check and named:  # a named exchange must have credentials for the check to pass
+                missing = credentials.missing_error(ex, profile)
+                row.update(exit_code=int(missing.exit_code))
+                failures.append((ex, missing))
             continue
         row.update(source=creds.source, key=creds.masked_key(), location=creds.location, status="configured")
         if not check:

@@ -1,4 +1,4 @@
-"""The command line's own conventions on top of the parser (SPEC §1, §4):
+"""The command line's own conventions on top of the parser (README "Commands", "Exit codes"):
 
 - global options anywhere: ``balcli broker --sandbox -p main`` = ``balcli --sandbox -p main broker`` (``hoist``);
 - parser errors in balcli's two-line form, ``balcli: error: …`` + ``hint: …`` (``translate``);
@@ -195,7 +195,8 @@ def translate(exc: Any, path: str = "balcli") -> UsageError:
         return UsageError(f"missing {kind} {name}", f"give {valid}; {see}" if valid else see)
     if isinstance(exc, click_exceptions.BadParameter):
         param = exc.param
-        name = _option_name(param) if param is not None else (exc.param_hint or "")
+        # param_hint may be a list of names in click's types; balcli's parameters each give it one string
+        name = _option_name(param) if param is not None else (exc.param_hint or "")  # type: ignore[assignment]
         problem = _problem(exc.message)
         valid = rule(param.type) if param is not None else None
         hint = f"{name} takes {valid}; {see}" if valid else see
