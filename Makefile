@@ -27,10 +27,10 @@ test: lint
 
 # The lowest versions pyproject.toml allows (tests/test_packaging.py keeps the two in step), in their own venv,
 # against a smoke subset: the CLI, usage errors, completions, the start-up import budget and a broker run
-# (with the Ctrl-C path). click is typer 0.21's own floor. The two `kraken` cases are left out: before typer 0.27
+# (with the Ctrl-C path). click is typer 0.24's own floor. The two `kraken` cases are left out: before typer 0.27
 # click names a bad choice argument by its metavar ('EXCHANGE:{zoomex|...}'), not as 'exchange'.
 FLOOR       := .venv-floor
-FLOOR_PINS  := typer==0.21.1 click==8.0.0 requests==2.31.0 rich==13.7.0 keyring==24.0.0 pyyaml==6.0
+FLOOR_PINS  := typer==0.24.0 click==8.2.1 requests==2.31.0 rich==13.7.0 keyring==24.0.0 pyyaml==6.0
 FLOOR_TESTS := tests/test_cli.py tests/test_usage_errors.py tests/test_completions.py tests/test_performance.py \
 	tests/test_integration_broker.py::test_every_customer_exactly_once_in_json \
 	tests/test_integration_broker.py::test_wrong_credentials_exit_4 \
