@@ -18,7 +18,8 @@ def parse_amount(value: object) -> Decimal:
     if isinstance(value, bool) or value is None or isinstance(value, float):  # float-ok: rejected, not used
         raise ValueError(f"not an exact amount: {value!r}")
     try:
-        d = Decimal(value) if not isinstance(value, Decimal) else value
+        # any other type raises TypeError, caught below: the error message is the point
+        d = Decimal(value) if not isinstance(value, Decimal) else value  # type: ignore[arg-type]
     except (InvalidOperation, TypeError):
         raise ValueError(f"not a decimal amount: {value!r}") from None
     if not d.is_finite():

@@ -110,21 +110,19 @@ def build_app(args: list[str] | None = None) -> typer.Typer:
 
 def run_app(app: typer.Typer, args: list[str]) -> int:
     """Run the app without Typer's own exit handling, so that ``cli.run`` is the only exit funnel."""
-    from typer import _click as click  # typer vendors click
-    from typer.exceptions import Abort
-
+    from balcli._typer_compat import Abort, ClickException, click_exceptions, get_command
     from balcli.commands import usage
 
-    command = typer.main.get_command(app)
+    command = get_command(app)
     usage.tidy(command)
     try:
         rv = command.main(args=usage.hoist(command, args), prog_name="balcli", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `balcli` / `balcli auth`: the help (exit 2)
+    except click_exceptions.NoArgsIsHelpError as exc:  # a bare `balcli` / `balcli auth`: the help (exit 2)
         exc.show()
         return int(ExitCode.USAGE)
-    except click.exceptions.UsageError as exc:  # parser errors in balcli's two-line form (SPEC §4)
+    except click_exceptions.UsageError as exc:  # parser errors in balcli's two-line form (README "Exit codes")
         raise usage.translate(exc, usage.command_path(command, args)) from None
-    except click.exceptions.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return int(ExitCode.USAGE) if exc.exit_code == 2 else int(exc.exit_code)
     except Abort:

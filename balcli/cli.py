@@ -1,4 +1,4 @@
-"""The root command and ``main()``: the one place where exceptions become exit statuses (SPEC §4).
+"""The root command and ``main()``: the one place where exceptions become exit statuses (README "Exit codes").
 
 ``--version`` is answered before anything heavy is imported; typer is imported only to parse a command line,
 and every command module keeps requests, rich, keyring and yaml out of its imports.

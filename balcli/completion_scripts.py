@@ -16,9 +16,9 @@ FILES = {"bash": "balcli.bash", "zsh": "_balcli", "fish": "balcli.fish"}
 
 
 def script(shell: str) -> str:
-    from typer._completion_shared import get_completion_script
+    from balcli._typer_compat import completion_script
 
-    text = get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell)
+    text = completion_script(PROG, COMPLETE_VAR, shell)
     header = {"bash": "# bash completion for balcli: source this file, or copy it to "
                       "~/.local/share/bash-completion/completions/balcli\n",
               "zsh": "",  # the first line of a zsh completion file must stay `#compdef balcli`

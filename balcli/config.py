@@ -1,4 +1,4 @@
-"""Where settings come from, and in what order (SPEC §3).
+"""Where settings come from, and in what order (README "Configuration").
 
 Precedence for every setting, first hit wins:
   1. the command-line flag (``--base-url``, ``--timeout``, ``--max-retries``, ``--format``, ``--tz``);
@@ -99,7 +99,8 @@ class Settings(NamedTuple):
                 exchanges[ex] = section
                 new = new._replace(exchanges=exchanges)
             else:
-                new = new._replace(**{name: Setting(value, "flag")})
+                # a flag name is one of the Setting-valued fields (profile, timeout, format…)
+                new = new._replace(**{name: Setting(value, "flag")})  # type: ignore[arg-type]
         return new
 
     def rows(self) -> list[tuple[str, str, str]]:

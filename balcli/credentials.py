@@ -1,4 +1,4 @@
-"""Where secrets come from (SPEC §3). The only module that imports ``keyring``.
+"""Where secrets come from (README "Credentials"). The only module that imports ``keyring``.
 
 Resolution order for each exchange, first hit wins (``auth status`` shows which one was used):
   1. environment variables (the cron path), see ``ENV_VARS``;
@@ -44,7 +44,8 @@ class Credentials(NamedTuple):  # not a dataclass: 10x cheaper to define at star
     def __repr__(self) -> str:  # never show a secret, not even in a traceback or a debugger
         return f"Credentials({self.exchange!r}, source={self.source!r}, key={self.masked_key()!r})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:  # (not `__str__ = __repr__`: a NamedTuple body may only hold fields and methods)
+        return self.__repr__()
 
     @property
     def public_id(self) -> str:

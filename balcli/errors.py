@@ -1,4 +1,4 @@
-"""Exit codes (SPEC §4) and the small typed error hierarchy every layer raises.
+"""Exit codes (README "Exit codes") and the small typed error hierarchy every layer raises.
 
 Errors are turned into exit codes in exactly one place: ``balcli.cli.main``.
 """
@@ -17,7 +17,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 5
     NETWORK = 6
     BAD_RESPONSE = 7
-    BREACH = 8  # balcli check: every rule evaluated, at least one breached (SPEC §9)
+    BREACH = 8  # balcli check: every rule evaluated, at least one breached (README "Exit codes")
     INTERRUPTED = 130
 
 

@@ -1,4 +1,4 @@
-"""Files are replaced, never rewritten in place (``--output/-O FILE``, SPEC §1).
+"""Files are replaced, never rewritten in place (``--output/-O FILE``, README "Commands").
 
 ``atomic_output(path)`` hands out a text stream on a temporary file in FILE's own folder (so the final rename
 never crosses a file system) and renames it over FILE only when the ``with`` block ends without an exception.

@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 
 from balcli import __version__
 from balcli.errors import (
-    AuthError,
     BalcliError,
     ClockSkewError,
     ConfigError,
@@ -35,7 +34,7 @@ from balcli.errors import (
     ResponseError,
 )
 from balcli.limiter import RateLimiter
-from balcli.redaction import REDACTED, redact_headers, redact_query, redact_text
+from balcli.redaction import redact_headers, redact_query, redact_text
 
 USER_AGENT = f"balcli/{__version__}"
 BODY_LOG_LIMIT = 4000
@@ -220,7 +219,7 @@ class HttpClient:
 
     def redact_error(self, exc: BalcliError) -> None:
         """An API may echo what it was sent (Zoomex's "error sign! origin_string[api_key=...]"): the error
-        message shown to the user gets the same redaction as the -v log (SPEC §3: no secret in any message)."""
+        message shown to the user gets the redaction of the -v log (README "Credentials": no secret in any message)."""
         exc.message = self.redact(exc.message)
         exc.args = (exc.message,)
         if exc.api_message:
@@ -403,7 +402,7 @@ def until_text(seconds: float | None) -> str:
 
 # -- what every API signals the same way (docs/apis/README.md#errors-and-exit-codes) ------------------
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})  # SPEC §5: the server failures that a retry can fix
+RETRY_STATUSES = frozenset({500, 502, 503, 504})  # README "When things go wrong": server failures a retry can fix
 
 
 class ServerRefused(NetworkError):
@@ -419,8 +418,8 @@ def http_failure(answer: Answer) -> None:
     if status == 429:  # first: rate-limit pages are often HTML, and they are still exit 5 after retries
         retry = retry_after_seconds(answer.headers)
         raise RateLimitError(f"{label} rate limit reached (HTTP 429)", retry_after=retry,
-                             hint=f"wait{until_text(retry) or ' a minute'} and run again; lower rate_limit in the config "
-                                  "if another client shares this key")
+                             hint=f"wait{until_text(retry) or ' a minute'} and run again; lower rate_limit in the "
+                                  "config if another client shares this key")
     if status >= 500 or (status >= 400 and _looks_html(answer.text)):
         page = " (HTML error page)" if _looks_html(answer.text) else ""
         error = NetworkError if status in RETRY_STATUSES else ServerRefused

@@ -1,10 +1,11 @@
-"""The client-side rate limiter: evenly spaced requests just under an API's documented rate (SPEC §5)."""
+"""The client-side rate limiter: requests spaced just under an API's documented rate (README "Configuration")."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+
 
 class RateLimiter:
     """Spaces requests evenly at just under ``per_second`` (thread-safe, for concurrent page fetches).

@@ -1,4 +1,4 @@
-"""Lazy page generators with the guards of SPEC §5: every page is fetched (never a silent subset), a cursor
+"""Lazy page generators, guarded (README "When things go wrong"): every page is fetched (no silent subset), a cursor
 seen twice or a page that brings nothing new is an error (exit 7), never a hang; rows repeated across pages
 are dropped; a total that changes during the run is warned about; an empty page while rows are still missing
 is an error; pages that hold more rows than the reported total are all read (to a short or empty page), with a
@@ -67,9 +67,10 @@ class SeenKeys:
     def add(self, key: Hashable) -> bool:
         """Remember ``key``; True if it is new."""
         kind = type(key)
-        if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):
-            number = int(key)
-        elif kind is int and 0 <= key < 1 << 63:
+        # ignores: mypy does not narrow `key` from the exact type tests on `kind` (exact: a bool is no int key)
+        if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):  # type: ignore[attr-defined,arg-type,index]
+            number = int(key)  # type: ignore[call-overload]
+        elif kind is int and 0 <= key < 1 << 63:  # type: ignore[operator]
             number = key
         else:
             return self._add_other(key)
@@ -246,7 +247,7 @@ def indexed_pages(
 def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
     """The items whose key no earlier page held; remember this page's keys.
 
-    Only rows repeated *across* pages are dropped (SPEC §5): two equal keys within one page are two rows (the
+    Only rows repeated *across* pages are dropped (README "Commands"): two equal keys within one page are two rows (the
     Cryptofuse history has no id, so two identical entries, e.g. equal deposits in the same second, share the
     whole-row key).
     """

@@ -1,5 +1,5 @@
 """``-o prometheus``: the Prometheus text exposition format (version 0.0.4), for node_exporter's textfile
-collector (SPEC §10). ``balcli summary`` and ``balcli check`` only.
+collector (README "Monitoring output: `-o prometheus`"). ``balcli summary`` and ``balcli check`` only.
 
 Written here rather than with ``prometheus_client``: the format is a few lines of text (``# HELP``, ``# TYPE``,
 ``name{label="value"} number``), the library would be a runtime dependency that costs ~40 ms of imports per run,

@@ -1,4 +1,4 @@
-"""What never leaves the process in clear: secrets, signatures, tokens and Authorization values (SPEC §3).
+"""What never leaves the process in clear: secrets, signatures, tokens and Authorization values (README "Credentials").
 
 Used by the transport for ``-v``/``-vv`` lines and for every error message built from an answer. Names are
 matched by what they are, not by which exchange sends them: a header or parameter whose name says key, sign,

@@ -1,4 +1,4 @@
-"""Rows -> table | json | ndjson | csv | tsv on stdout (SPEC §2). Never touches the network.
+"""Rows -> table | json | ndjson | csv | tsv on stdout (README "Output formats"). Never touches the network.
 
 ``render`` takes an iterable of *pages* (lists of row dicts whose keys are a view's field names) so that the
 streaming formats can write and flush each page as it arrives. Iterating the pages may raise (a network
@@ -53,7 +53,7 @@ if tuple(f.value for f in OutputFormat) != FORMATS:  # pragma: no cover - a defi
 
 
 def default_format(stdout_isatty: bool) -> OutputFormat:
-    """A table for a person at a terminal; tab-separated values for pipes, files and cron (SPEC §1)."""
+    """A table for a person at a terminal; tab-separated values for pipes, files and cron (README "Output formats")."""
     return OutputFormat.table if stdout_isatty else OutputFormat.tsv
 
 
@@ -177,7 +177,7 @@ def _text(value: object, name: str) -> str:
 
 
 def _write_json(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO) -> int:
-    # All-or-nothing (SPEC §2): fetch every page before the first byte, so a failure midway leaves stdout
+    # All-or-nothing (README "Output formats"): fetch every page before the first byte; a failure midway leaves stdout
     # empty. The rows are held anyway; the text is not: each row is serialised and written on its own.
     rows = [row for page in pages for row in page]
     if not rows:
@@ -337,7 +337,7 @@ def _write_table(
             names, right = [names[i] for i in shown], [right[i] for i in shown]
             body = [[cells[i] for i in shown] for cells in body]
             footer = [footer[i] for i in shown] if footer is not None else None
-    out = _NoTrailingSpaces(out)
+    out = _NoTrailingSpaces(out)  # type: ignore[assignment]  # writes like a TextIO (write/flush), all rich needs
     if len(rows) > RICH_MAX_ROWS:
         _plain_table(names, right, body, footer, out, color)
     else:

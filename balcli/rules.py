@@ -1,4 +1,4 @@
-"""``balcli check`` rules (SPEC §9): parsed before any request, evaluated exactly over the summary's rows.
+"""``balcli check`` rules (README "Commands"): parsed before any request, evaluated exactly over the summary's rows.
 
 ::
 

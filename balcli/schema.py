@@ -1,4 +1,4 @@
-"""Row schemas: one ``View`` per kind of output row (SPEC §2).
+"""Row schemas: one ``View`` per kind of output row (README "Output formats").
 
 Sources yield plain ``dict`` rows whose keys are a view's field names, in field order. Values are
 ``str`` (amounts exactly as the API sent them, times as ISO 8601 UTC), ``int`` for the integer fields

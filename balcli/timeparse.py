@@ -1,4 +1,4 @@
-"""WHEN values of --start/--end (SPEC §1): an ISO date or datetime (UTC unless an offset is given) or a
+"""WHEN values of --start/--end (README "Commands"): an ISO date or datetime (UTC unless an offset is given) or a
 relative age such as ``7d``, ``36h``, ``90m``, ``2w``. A date alone is the start of that day for --start and
 its last millisecond for --end (inclusive)."""
 

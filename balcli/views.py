@@ -1,4 +1,4 @@
-"""The row views of every source command (SPEC §2), and the few API bounds their options declare.
+"""The row views of every source command (README "Commands"), and the few API bounds their options declare.
 
 Kept apart from ``balcli.sources`` so that building the command line (``--help``, TAB completion, usage errors)
 imports none of the transport: the command modules read their views and option bounds here and import their

@@ -173,7 +173,7 @@ def test_without_check_nothing_configured_is_still_exit_0(cli):
 
 @pytest.mark.integration
 def test_check_named_exchanges(sb, cli):
-    """SPEC §12: a named exchange without credentials is exit 3; a refused check 4; 0 only when all passed."""
+    """A named exchange without credentials is exit 3; a refused check 4; 0 only when all passed."""
     from tests.conftest import sandbox_environment
 
     demo = {k: v for k, v in sandbox_environment(sb).items() if k.startswith("BALCLI_ZOOMEX_API")}

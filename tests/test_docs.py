@@ -1,12 +1,12 @@
-"""Docs cannot drift (STYLE example 13): the README and every ``--help`` describe the app as it is.
+"""Docs cannot drift: the README and every ``--help`` describe the app as it is.
 
 - every command and every option of the command tree appears in README.md;
 - every ``balcli`` line of the README's ```` ```sh ```` blocks runs against a sandbox and exits 0 (blocks marked
   ```` ```text ```` need a terminal, a crontab or a real server and are not run);
 - every command's ``--help`` has a summary, its row fields and at least two examples;
 - the README's configuration keys are the loader's;
-- every ``docs/apis/`` page and section the code cites exists, the pages' own links resolve, and nothing cites
-  the API notes that live outside the repository.
+- every ``docs/apis/`` page and section and every README section the code cites exists, the pages' own links
+  resolve, and nothing cites the notes that live outside the repository.
 """
 
 from __future__ import annotations
@@ -276,8 +276,11 @@ API_PAGES = ("zoomex.md", "coinw-spot.md", "coinw-affiliate.md", "binance.md", "
 CITING = ("balcli", "tests", "benchmarks")
 # docs/apis/<page>.md, then optionally #anchor or , "Section" (the heading's exact text)
 CITATION = re.compile(r'docs/apis/([\w.-]+\.md)(?:#([\w-]+)|,\s*"([^"\n]+)")?')
-# The notes outside the repository that the code used to cite (spelt so that this file does not match itself).
-STALE = re.compile(r"API-SPE[C]|api-doc[s]/")
+# The notes outside the repository that the code used to cite: the API notes, the product spec and the style
+# guide (spelt so that this file does not match itself). Cite docs/apis/ or a README section instead.
+STALE = re.compile(r"API-SPE[C]|api-doc[s]/|\bSPE[C] §|\bSPE[C]\.md|\bSTYL[E]\.md|\bSTYL[E] example")
+# The word README, then a README heading's exact text (## or ###) in double quotes (spelt not to match itself)
+README_CITATION = re.compile(r'READM[E] "([^"\n]+)"')
 
 
 def slug(heading: str) -> str:
@@ -355,4 +358,18 @@ def test_nothing_cites_notes_outside_the_repository():
                 continue
             found += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
                       for m in STALE.finditer(text)]
-    assert not found, "cite docs/apis/<page>.md instead:\n" + "\n".join(found)
+    assert not found, "cite docs/apis/<page>.md or a README section instead:\n" + "\n".join(found)
+
+
+def test_every_readme_section_the_code_cites_exists():
+    sections = {m.group(1).strip() for m in re.finditer(r"^#{2,3} (.+)$", README, flags=re.M)}
+    missing = []
+    for top in CITING:
+        for path in text_files(top):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            missing += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                        for m in README_CITATION.finditer(text) if m.group(1) not in sections]
+    assert not missing, "no such README heading:\n" + "\n".join(missing)

@@ -1,4 +1,4 @@
-"""``balcli doctor`` (SPEC §12) against the sandbox and its faults: one row per check and exchange, the next step
+"""``balcli doctor`` against the sandbox and its faults: one row per check and exchange, the next step
 on every warn/fail, exit 0 unless a check failed, else the worst failure's code."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPEC §4-§5 under faults, for every source: the sandbox injects the fault, the real command line runs against it,
+"""README "Exit codes" and "When things go wrong" under faults, for every source: the sandbox injects the fault, the real command line runs against it,
 and each case asserts the exit code, what stdout holds and how many requests the sandbox received.
 
 Sources: broker (Zoomex, cursor pages), spot (CoinW spot, one request), snapshot (Binance, one request at 5 a

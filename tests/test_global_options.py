@@ -1,4 +1,4 @@
-"""Global options anywhere (SPEC §1): ``balcli broker --sandbox`` = ``balcli --sandbox broker``, as kubectl and gh
+"""Global options anywhere (README "Commands"): ``balcli broker --sandbox`` = ``balcli --sandbox broker``, as kubectl and gh
 take theirs; option values that look like flags and everything after ``--`` are left alone."""
 
 from __future__ import annotations

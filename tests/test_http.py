@@ -1,6 +1,6 @@
 """The transport (balcli.http): one session, timeouts, safe retries with capped jittered backoff and
 Retry-After, the rate limiter, clock-skew recovery, redacted -v/-vv logging, and every API's status/envelope
--> error mapping (SPEC §4-§5; "Errors" in each docs/apis/ page). HTTP is mocked with `responses`."""
+-> error mapping (README "Exit codes" and "When things go wrong"; "Errors" in each docs/apis/ page). HTTP is mocked with `responses`."""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ from balcli.errors import (
     UsageError,
 )
 from balcli.http import Answer, Api, HttpClient, Prepared, RateLimiter
+from balcli.redaction import redact_query
+from balcli.sources import cryptofuse
 from balcli.sources.binance import check_binance
 from balcli.sources.coinw_affiliate import check_coinw_affiliate
 from balcli.sources.coinw_spot import check_coinw_spot
-from balcli.sources import cryptofuse
 from balcli.sources.cryptofuse import check_cryptofuse
-from balcli.redaction import redact_query
 from balcli.sources.zoomex import check_zoomex
 
 BASE = "https://api.example.test"

@@ -188,7 +188,7 @@ def test_signature_vector_f1(coinw, cli, monkeypatch):
 
 
 @pytest.mark.parametrize("args,window", [
-    # a date is a UTC day (SPEC §1): written in +08:00, its end inclusive to the second
+    # a date is a UTC day (README "Commands", WHEN): written in +08:00, its end inclusive to the second
     (["--start", "2025-01-01", "--end", "2025-01-31"], ("2025-01-01 08:00:00", "2025-02-01 07:59:59")),
     (["--start", "2025-01-01T00:00:00+08:00", "--end", "2025-01-31T23:59:59+08:00"],
      ("2025-01-01 00:00:00", "2025-01-31 23:59:59")),

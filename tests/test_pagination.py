@@ -1,4 +1,4 @@
-"""Pagination (balcli.pagination) and the guards of SPEC §5: every page is fetched, rows repeated across pages
+"""Pagination (balcli.pagination) and the guards of README "When things go wrong": every page is fetched, rows repeated across pages
 are dropped, a cursor seen twice / a page that does not advance / an unreachable total is exit 7 (never a
 hang), a changing total is warned about, and concurrent page fetches still come out strictly in order."""
 
@@ -316,7 +316,7 @@ def test_a_page_number_that_stops_advancing_ends_with_exit_7(concurrency):
 
 
 # -- identical rows within one page ---------------------------------------------------------------------------
-# Only rows repeated across pages are dropped (SPEC §5). A page may hold two identical entries (Cryptofuse's
+# Only rows repeated across pages are dropped (README "Commands", oauth history). A page may hold two identical entries (Cryptofuse's
 # history has no id: two equal deposits in the same second have the same key): both are rows. Before, the
 # second was dropped as a repeat, and the run then ended with "page 2 is empty but only 30 of 31 rows".
 

@@ -1,4 +1,4 @@
-"""Every option of every command with invalid values (SPEC §4: exit 2, naming the option, before any request).
+"""Every option of every command with invalid values (README "Exit codes": exit 2, naming the option, before any request).
 
 All cases run against one sandbox whose request log must stay empty: a usage error that slipped past the
 parser into the transport would show up there (and as an exit 6/7 instead of 2). Valid credentials for every
@@ -196,7 +196,7 @@ def test_invalid_option_exits_2_naming_it_and_sends_nothing(shared_sandbox, monk
     assert word.replace("'", "") in r.err.replace("'", "")
     assert r.out == ""
     assert "Traceback" not in r.err
-    # SPEC §4: the same two-line form as every other error, parser errors included (grep '^balcli: error')
+    # README "Exit codes": the same two-line form as every other error, parser errors included (grep '^balcli: error')
     lines = r.err.splitlines()
     assert len(lines) == 2 and lines[0].startswith("balcli: error: ") and lines[1].startswith("hint: "), r.err
     if word.startswith("'"):  # the parser's own errors point at the command's help

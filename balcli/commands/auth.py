@@ -1,4 +1,4 @@
-"""``balcli auth set | status | remove``: store, inspect and remove exchange credentials (SPEC §3).
+"""``balcli auth set | status | remove``: store, inspect and remove exchange credentials (README "Credentials").
 
 Where credentials come from is decided in ``balcli.credentials`` (env > keyring > file); this module only asks
 for them (hidden prompts, or ``--stdin`` for scripts), says where they went, and checks them with the sources'
@@ -15,7 +15,6 @@ from balcli.commands.common import CommonOptions, Globals, Run, common_options, 
 from balcli.errors import BalcliError, ConfigError, ExitCode, UsageError
 from balcli.exchanges import EXCHANGES, FIELD_LABELS, NAMES
 from balcli.schema import Field, View
-
 
 Exchange = enum.Enum("Exchange", {name: name for name in NAMES}, type=str)  # type: ignore[misc]
 
@@ -257,7 +256,7 @@ def auth_status(
                                         "credentials (--base-url then applies to every exchange).")] = False,
     *, common: CommonOptions,
 ) -> int:
-    from balcli import config, credentials
+    from balcli import credentials
 
     validate_fields(common, VIEW)
     run = Run.start(ctx, common, NAMES[0])  # --base-url then applies to every exchange
@@ -271,8 +270,8 @@ def auth_status(
     rows: list[dict] = []
     failures: list[tuple[str, BalcliError]] = []
     for ex in named or NAMES:
-        row = {"exchange": ex, "source": "none", "key": None, "location": None, "status": "not configured",
-               "exit_code": None}
+        row: dict[str, Any] = {"exchange": ex, "source": "none", "key": None, "location": None,
+                               "status": "not configured", "exit_code": None}
         rows.append(row)
         try:
             creds = run.credentials(ex) if run.sandbox is not None else credentials.find(ex, profile, path,
@@ -282,10 +281,10 @@ def auth_status(
             failures.append((ex, exc))
             continue
         if creds is None:
-            if check and named:  # a named exchange must have credentials for the check to pass (SPEC §12)
-                exc = credentials.missing_error(ex, profile)
-                row.update(exit_code=int(exc.exit_code))
-                failures.append((ex, exc))
+            if check and named:  # a named exchange must have credentials for the check to pass
+                missing = credentials.missing_error(ex, profile)
+                row.update(exit_code=int(missing.exit_code))
+                failures.append((ex, missing))
             continue
         row.update(source=creds.source, key=creds.masked_key(), location=creds.location, status="configured")
         if not check:
@@ -304,12 +303,12 @@ def auth_status(
             "set the BALCLI_<EXCHANGE>_* variables (cron) or run `balcli auth set EXCHANGE`; "
             "name the exchanges a job needs: `balcli auth status --check zoomex`")))
     run.render([rows], VIEW)
-    for ex, exc in failures:
-        print(f"balcli: error: {ex + ': ' if ex else ''}{exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+    for ex, failure in failures:  # (not `exc`: the except clauses above delete that name)
+        print(f"balcli: error: {ex + ': ' if ex else ''}{failure}", file=sys.stderr)
+        if failure.hint:
+            print(f"hint: {failure.hint}", file=sys.stderr)
     sys.stderr.flush()
-    return max((int(exc.exit_code) for _, exc in failures), default=int(ExitCode.OK))
+    return max((int(failure.exit_code) for _, failure in failures), default=int(ExitCode.OK))
 
 
 def _probe(run: Run, exchange: str, creds: Any) -> None:

@@ -1,4 +1,4 @@
-"""``balcli check``: rules over the summary's figures; the exit code is the verdict (SPEC §9)."""
+"""``balcli check``: rules over the summary's figures; the exit code is the verdict (README "Exit codes")."""
 
 from typing import Annotated, Any
 

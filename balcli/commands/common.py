@@ -55,7 +55,7 @@ class CommonOptions(NamedTuple):  # not a dataclass: 10x cheaper to define at st
         asked = {f for f, on in ((self.format, self.format is not None), (OutputFormat.json, self.json),
                                  (OutputFormat.csv, self.csv)) if on}
         if len(asked) > 1:
-            names = ", ".join(sorted(f.value for f in asked))
+            names = ", ".join(sorted(f.value for f in asked if f is not None))
             raise UsageError(f"conflicting output formats requested: {names}",
                              "give one of --format/-o, --json or --csv")
         return next(iter(asked), None)
@@ -120,7 +120,7 @@ _COMMON: list[tuple[str, Any]] = [
         "replaced only when the run succeeds, else it keeps its old content.")]),
 ]
 
-# Why -o prometheus is refused outside summary and check (SPEC §10).
+# Why -o prometheus is refused outside summary and check (README "Monitoring output: `-o prometheus`").
 PROMETHEUS_ONLY = ("-o prometheus is for `balcli summary` and `balcli check` only: one series per customer, coin "
                    "or day would explode a monitoring system's cardinality")
 

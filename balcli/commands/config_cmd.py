@@ -83,8 +83,6 @@ def config_path(ctx: typer.Context) -> None:
 
 @common_options
 def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
-    from balcli import config
-
     validate_fields(common, VIEW)
     run = Run.start(ctx, common, NAMES[0])
     if common.base_url:

@@ -1,4 +1,4 @@
-"""``balcli doctor [EXCHANGE]...``: why would a job fail? One row per check and exchange (SPEC §12).
+"""``balcli doctor [EXCHANGE]...``: why would a job fail? One row per check and exchange.
 
 Iterates the registry: the config file, the keyring backend and the proxies once, then per exchange its
 credentials (store, file mode), DNS, TCP and TLS to its base URL, the clock offset against its server time
@@ -8,7 +8,7 @@ credentials (store, file mode), DNS, TCP and TLS to its base URL, the clock offs
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -228,7 +228,7 @@ def _proxy_for(url: str) -> str | None:
     return proxy
 
 
-def _dns(report: _Report, ex: str, host: str, port: int, via_proxy: bool) -> Iterator[dict]:
+def _dns(report: _Report, ex: str, host: str, port: int, via_proxy: bool) -> Generator[dict, None, list]:
     import socket
 
     what = "the proxy " + host if via_proxy else host
@@ -238,13 +238,14 @@ def _dns(report: _Report, ex: str, host: str, port: int, via_proxy: bool) -> Ite
         yield report.row(ex, "dns", "fail", f"cannot resolve {what}: {exc}; next: check the host name "
                          "(--base-url / base_url), /etc/resolv.conf and the network", int(ExitCode.NETWORK))
         return []
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not via_proxy:
         yield report.row(ex, "dns", "ok", f"{host} -> {', '.join(addresses[:3])}")
     return [(info[0], info[4]) for info in infos]
 
 
-def _tcp(report: _Report, ex: str, addresses: list, port: int, timeout: float, proxy: str | None) -> Iterator[dict]:
+def _tcp(report: _Report, ex: str, addresses: list, port: int, timeout: float,
+         proxy: str | None) -> Generator[dict, None, Any]:  # returns the connected socket, or None
     import socket
 
     errors = []

@@ -1,4 +1,4 @@
-"""``balcli summary``: what do we hold, everywhere, right now? Every selected source at once (SPEC §8).
+"""``balcli summary``: what do we hold, everywhere, right now? Every selected source at once (README "Commands").
 
 What each source contributes is declared next to its own code (``summary_rows`` in ``balcli/sources/<x>.py``)
 and named by the registry (``Exchange.summary``); this module only iterates the registry. ``gather`` is shared

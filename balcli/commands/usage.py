@@ -1,4 +1,4 @@
-"""The command line's own conventions on top of the parser (SPEC §1, §4):
+"""The command line's own conventions on top of the parser (README "Commands", "Exit codes"):
 
 - global options anywhere: ``balcli broker --sandbox -p main`` = ``balcli --sandbox -p main broker`` (``hoist``);
 - parser errors in balcli's two-line form, ``balcli: error: …`` + ``hint: …`` (``translate``);
@@ -14,10 +14,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from typer import core as click_core  # typer vendors click: TyperOption, TyperArgument, TyperGroup
-from typer._click import exceptions as click_exceptions
-from typer._click import types as click_types
+from typer import core as click_core  # TyperOption, TyperArgument, TyperGroup
 
+from balcli._typer_compat import click_exceptions, click_types
 from balcli.errors import UsageError
 
 # The root options that are global: accepted before or after the command. Those that take a value:
@@ -196,7 +195,8 @@ def translate(exc: Any, path: str = "balcli") -> UsageError:
         return UsageError(f"missing {kind} {name}", f"give {valid}; {see}" if valid else see)
     if isinstance(exc, click_exceptions.BadParameter):
         param = exc.param
-        name = _option_name(param) if param is not None else (exc.param_hint or "")
+        # param_hint may be a list of names in click's types; balcli's parameters each give it one string
+        name = _option_name(param) if param is not None else (exc.param_hint or "")  # type: ignore[assignment]
         problem = _problem(exc.message)
         valid = rule(param.type) if param is not None else None
         hint = f"{name} takes {valid}; {see}" if valid else see

@@ -370,7 +370,7 @@ class DemoData:
         rng = self._rng("oauth")
         currencies = ("USDTERC20", "USDCERC20", "ETH", "USDTTRC20", "BTC")
         held = {c: Decimal("0.000000") for c in currencies}
-        entries = []
+        entries: list[dict[str, Any]] = []
         t = self.anchor_ms // 1000 - self.history_count * 3 * 3600 - 1
         deposits = withdrawals = 0
         for _ in range(self.history_count):

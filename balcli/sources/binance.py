@@ -246,8 +246,10 @@ def check_binance(answer: Answer) -> Any:
         until = re.search(r"banned until (\d{13})", msg) if isinstance(msg, str) else None
         if retry is None and until:  # no Retry-After: the message still says when (epoch ms)
             retry = max(0.0, int(until.group(1)) / 1000 - time.time())  # float-ok: seconds
-        raise RateLimitError(f"{label} has banned this IP (HTTP 418){until_text(retry)}", banned=True, retry_after=retry,
-                             hint=f"do not retry{until_text(retry) or ' before the ban lifts'}; the ban grows if you do",
+        raise RateLimitError(f"{label} has banned this IP (HTTP 418){until_text(retry)}", banned=True,
+                             retry_after=retry,
+                             hint=f"do not retry{until_text(retry) or ' before the ban lifts'}; "
+                                  "the ban grows if you do",
                              api_code=code, api_message=msg)
     http_failure(answer)
     body = answer.json()

@@ -15,9 +15,9 @@ from balcli import exchanges, signing, views
 from balcli.amounts import amount_text
 from balcli.errors import ClockSkewError, ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, snippet
+from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link, _coinw
 from balcli.sources._envelope import KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
-from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources._rows import need, need_list
 
 USER_ASSETS = "/api/v3/patener/openapi/v1/partner/invitation/user/assets"  # "patener" is CoinW's spelling

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from balcli import exchanges, signing
 from balcli.amounts import exact_sum, format_decimal, parse_amount
@@ -86,13 +86,14 @@ def balances(
     rate_limit: float = RATE_LIMIT,
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnBalances``: one row per coin (available balance), sorted by coin."""
-    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=client.limiter(api.name, rate_limit)), BALANCES)
+    limiter = client.limiter(api.name, rate_limit)
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=limiter), BALANCES)
     wanted = _wanted(coins)
     rows = []
     for coin in sorted(data, key=str.upper):
         if wanted is not None and coin.upper() not in wanted:
             continue
-        balance = amount(data, coin, f"CoinW {BALANCES} data")
+        balance = cast(str, amount(data, coin, f"CoinW {BALANCES} data"))  # not optional=True: never None
         if hide_zero and _is_zero(balance):
             continue
         rows.append({"coin": coin, "balance": balance})

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 from balcli import exchanges, signing, views
 from balcli.errors import AuthError, ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link
 from balcli.sources._envelope import auth_error, param_error
-from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources._rows import amount, need, need_list, text
 
 TOKEN = "/o/token/"
@@ -273,7 +273,7 @@ def check_cryptofuse(answer: Answer) -> Any:
     """Cryptofuse: no envelope; the HTTP status is the error signal."""
     label = answer.api.label
     http_failure(answer)
-    err = {}
+    err: Any = {}  # the "error" member: an object, a bare code, or absent
     if answer.status >= 300:
         try:
             body = answer.json()

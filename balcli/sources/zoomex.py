@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +79,7 @@ def asset_balance_pages(
     client: HttpClient, api: ZoomexApi, *, uid: str | None = None, coin: str | None = None,
     page_size: int = MAX_PAGE_SIZE, max_items: int | None = None, rate_limit: float = RATE_LIMIT,
     on_page: OnPage | None = None,
-) -> Iterator[list[dict]]:
+) -> Generator[list[dict], None, None]:
     """``GET /private/v1/broker/asset-balance``, every cursor page; one row per customer and coin.
 
     ``max_items`` counts customers (the API pages by customer).
