@@ -286,10 +286,9 @@ class Store:
             def __enter__(self) -> None:
                 return None
 
-            def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+            def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
                 if isinstance(exc, sqlite3.Error):
                     raise _broken(store.path, exc) from None
-                return False
 
         return _Guard()
 
@@ -297,7 +296,8 @@ class Store:
 
     def runs(self, *, view: str | None = None, since: str | None = None, status: str | None = None,
              profile: str | None = None) -> list[Run]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("view", view), ("status", status), ("profile", profile)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -305,18 +305,19 @@ class Store:
         if since is not None:
             where.append("started_at >= ?")
             args.append(since)
-        sql = f"SELECT {Run.COLUMNS} FROM runs{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id"
         with self.guard():
             return [Run(*r) for r in self.db.execute(sql, args)]
 
     def run(self, run_id: int) -> Run | None:
         with self.guard():
-            row = self.db.execute(f"SELECT {Run.COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return Run(*row) if row else None
 
     def latest(self, view: str | None = None, *, before_id: int | None = None, started_by: str | None = None,
                selection: str | None = None, profile: str | None = None, complete: bool = True) -> Run | None:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("view", view), ("selection", selection), ("profile", profile)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -329,7 +330,7 @@ class Store:
         if started_by is not None:
             where.append("started_at <= ?")
             args.append(started_by)
-        sql = (f"SELECT {Run.COLUMNS} FROM runs{' WHERE ' + ' AND '.join(where) if where else ''} "
+        sql = (f"SELECT {RUN_COLUMNS} FROM runs{' WHERE ' + ' AND '.join(where) if where else ''} "
                "ORDER BY id DESC LIMIT 1")
         with self.guard():
             row = self.db.execute(sql, args).fetchone()
@@ -407,6 +408,10 @@ class Store:
             self.db.execute("VACUUM")
 
 
+RUN_COLUMNS = ("id, command, view, profile, options, selection, started_at, finished_at, row_count, status, "
+               "error")  # the columns of Run, in its field order
+
+
 class Run(NamedTuple):
     id: int
     command: str
@@ -420,8 +425,6 @@ class Run(NamedTuple):
     status: str
     error: str | None
 
-    COLUMNS = ("id, command, view, profile, options, selection, started_at, finished_at, row_count, status, "
-               "error")
 
     def options_text(self) -> str:
         """``--coin USDT --sandbox`` style, for people."""
@@ -479,7 +482,8 @@ def compare(store: Store, before_id: int, after_id: int, *, coin: str | None = N
         found.append((key, then, None, -_dec(then), "gone", unit))
     later_rows = store.count(after_id, coin)
     counts["unchanged"] = later_rows - sum(1 for f in found if f[4] != "gone")
-    rows, net = [], {}
+    rows: list[dict] = []
+    net: dict[str, Decimal] = {}
     loads = json.loads
     for key, old, now, change, status, unit in found:
         if min_change is not None and abs(change) < min_change:
@@ -572,7 +576,7 @@ class Recorder:
                 values = [row.get(k) for k in keys]
                 # The common case (ids and coin codes) without the encoder: ["101479471","USDT"] is valid JSON.
                 plain = all(type(v) is str and v.isalnum() and v.isascii() for v in values)
-                key = '["' + '","'.join(values) + '"]' if plain else encode(values)
+                key = '["' + '","'.join(map(str, values)) + '"]' if plain else encode(values)
             else:
                 key = str(seq)
             coin = row.get(coin_field) if coin_field else quote

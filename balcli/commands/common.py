@@ -436,7 +436,7 @@ def _finish_recording(ctx: typer.Context, exc: BaseException | None, result: Any
     except ConfigError as problem:
         raise ConfigError(f"the output is complete, but recording the run failed: {problem.message}",
                           problem.hint) from None
-    if ctx.obj is not None and getattr(ctx.obj, "verbose", 0):
+    if ctx.obj is not None and getattr(ctx.obj, "verbose", False):
         sys.stderr.write(f"balcli: recorded run {run_id} ({status}, {recorder.count} rows) in "
                          f"{recorder.store.path}\n")
 
@@ -446,7 +446,8 @@ def _recorder(ctx: typer.Context, run: Run) -> Any:
     before anything is fetched."""
     from balcli import history
 
-    store = history.Store.open(run.settings.history_db.value)
+    store = history.Store.open(run.settings.history_db.value)  # create=True: never None
+    assert store is not None
     ctx.call_on_close(store.close)
     given = {name: value for name, value in ctx.params.items()  # the options given, not every default
              if name != "record" and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}

@@ -304,7 +304,7 @@ def show(
         raise UsageError(f"run {chosen.id} failed ({chosen.error}): no rows were stored",
                          "see `balcli history runs` for the complete ones")
     pages = store.rows(chosen.id)
-    first = next(pages, [])
+    first: list[dict] = next(pages, [])
     target = _view_of(chosen.view, first)
     run.fields(target)  # a bad --fields is a usage error
 

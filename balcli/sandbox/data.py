@@ -63,7 +63,7 @@ _Q6 = Decimal("0.000001")
 _WIDE = Context(prec=200)  # sums of the epoch moves stay exact whatever the amount's length
 
 # The epoch moves (see the module docstring): tests compute expected diffs from these.
-EPOCH_RULES = {
+EPOCH_RULES: dict[str, Any] = {  # each rule is a Decimal, a count, or (every, at)
     "broker_gain": Decimal(10), "broker_gain_every": (10, 7), "broker_leave_every": (50, 13), "broker_joiners": 2,
     "spot_usdt_gain": Decimal("12.5"),
     "invitee_gain": Decimal(5), "invitee_gain_every": (25, 11), "invitee_leave_every": (60, 29),
