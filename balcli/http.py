@@ -155,6 +155,8 @@ class HttpClient:
 
                 s = requests.Session()
                 s.headers["User-Agent"] = f"{USER_AGENT} python-requests/{requests.__version__}"
+                s.auth = _signed_by_the_api  # else requests reads ~/.netrc for every request (time), and an
+                # entry for an API host would replace the Authorization header the Api set (Cryptofuse's bearer)
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
@@ -345,6 +347,11 @@ class HttpClient:
         if answer.status != 200:
             raise ResponseError(f"{api.label} server time answered HTTP {answer.status}")
         return answer.json()
+
+
+def _signed_by_the_api(request: Any) -> Any:
+    """The session's auth: none beyond what each ``Api.prepare`` put in the request."""
+    return request
 
 
 def _reason(exc: Exception) -> str:
