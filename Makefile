@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench completions lint clean
+.PHONY: demo test bench bench-smoke completions lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
+
+bench-smoke: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/run.py --smoke
 
 completions: $(VENV)/.installed
 	$(BIN)/python -m balcli.completion_scripts completions
