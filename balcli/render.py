@@ -173,7 +173,7 @@ def _text(value: object, name: str) -> str:
 
 
 # Up to this much JSON text stays in memory; a larger result spools to an unnamed temporary file.
-JSON_SPOOL_MEMORY = 8 * 1024 * 1024
+JSON_SPOOL_MEMORY = 1024 * 1024
 
 
 def _write_json(pages: Iterable[list[dict]], names: Sequence[str], out: TextIO) -> int:
