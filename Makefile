@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-floor bench completions lint clean
+.PHONY: demo test test-floor bench bench-smoke completions lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ test-floor: $(FLOOR)/.installed
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
+
+bench-smoke: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/run.py --smoke
 
 completions: $(VENV)/.installed
 	$(BIN)/python -m balcli.completion_scripts completions

@@ -6,15 +6,17 @@ Resolution order for each exchange, first hit wins (``auth status`` shows which 
   3. the credentials file (``<config dir>/credentials.yaml`` or ``credentials_file``), which must be mode 0600:
      ``{profile: {exchange: {field: value}}}``.
 
-``keyring`` is imported only when the environment does not already hold the credentials (it costs ~120 ms), a
-keyring without a usable backend (headless Linux, cron, SSH) is skipped without noise, and a keyring call is
-bounded in time so that a locked or hanging backend can never stall a run.
+``keyring`` is imported only when the environment does not already hold the credentials and a backend may
+exist (``keyring_cannot_exist``: importing it costs more than half of ``import requests``), a keyring without
+a usable backend (headless Linux, cron, SSH) is skipped without noise, and a keyring call is bounded in time
+so that a locked or hanging backend can never stall a run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 import threading
@@ -164,8 +166,57 @@ def _bounded(call: Callable[[], Any], note: Note | None, what: str) -> tuple[boo
     return True, box.get("result")
 
 
+def keyring_cannot_exist(env: Mapping[str, str] = os.environ) -> bool:
+    """True when keyring surely has no backend here, known without importing it (it costs more than half of
+    ``import requests``, most of it looking for backends).
+
+    That is Linux with no D-Bus session bus in sight (every Linux backend keyring ships talks D-Bus: Secret
+    Service, KWallet, libsecret), no backend chosen by ``PYTHON_KEYRING_BACKEND`` or keyring's
+    ``keyringrc.cfg``, and no other installed package offering a backend (a ``keyring.backends`` entry
+    point, such as keyrings.alt's). The headless server, cron and SSH case; anything else gets keyring's own
+    answer. Once keyring is imported (a test installs a backend in-process) its own answer is cheap and final.
+    """
+    if "keyring" in sys.modules or not sys.platform.startswith("linux") or env.get("PYTHON_KEYRING_BACKEND"):
+        return False
+    if env.get("DBUS_SESSION_BUS_ADDRESS") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return False  # a bus, or one libdbus could autolaunch for an X session
+    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    config_home = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    if os.path.exists(os.path.join(runtime, "bus")) or os.path.exists(
+            os.path.join(config_home, "python_keyring", "keyringrc.cfg")):
+        return False
+    return not _other_keyring_backends()
+
+
+def _other_keyring_backends() -> bool:
+    """Whether a package other than keyring declares a ``keyring.backends`` entry point (read the way
+    importlib.metadata finds them, without its cost); a path entry that cannot be listed counts as one."""
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                names = [e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True  # a zip or an unreadable folder: let keyring look
+        for name in names:
+            if name.lower().startswith("keyring-"):
+                continue
+            try:
+                with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as f:
+                    if "[keyring.backends]" in f.read():
+                        return True
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeError):
+                return True
+    return False
+
+
 def keyring_backend_usable() -> bool:
     """False when keyring has no real backend (the ``fail``/``null`` ones, or a chainer with nothing in it)."""
+    if keyring_cannot_exist():
+        return False
     try:
         import keyring
         from keyring.backends import fail
@@ -227,10 +278,13 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}",
                           "check its owner and permissions (chmod 600)") from None
+    simple = simple_mapping(text)
+    if simple is not None:
+        return simple
     import yaml
 
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: faster
     except yaml.YAMLError:
         raise ConfigError(f"credentials file {path} is not valid YAML",
                           "fix it or remove it and run `balcli auth set`") from None
@@ -238,6 +292,59 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"credentials file {path} must map profiles to exchanges",
                           "see the README's Credentials section")
     return data
+
+
+# What `balcli auth set --store file` writes (yaml.safe_dump, block style): nested "key:" / "key: value" lines,
+# two spaces an indent level, with plain or single-quoted scalars. ``simple_mapping`` reads exactly that subset
+# without importing yaml (about a sixth of ``import requests``); any other text goes to yaml. A plain scalar is
+# taken as a string only where YAML 1.1 could not read it as anything else: a word that is not a boolean or
+# null, or one that starts with a digit, sign or dot yet holds a character no number or date can hold.
+_KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_-]*):(?: (?:([A-Za-z0-9_.+/=-]+)|'((?:[^'\n]|'')*)'))? *")
+_NOT_STRINGS = frozenset(["yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+                          "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "="])
+_NUMBER_OR_DATE_CHARS = frozenset("0123456789_.:+-eExXoObBabcdefABCDEFtTzZ")
+
+
+def _plain_string(value: str) -> bool:
+    if value[0] in "-+.0123456789":
+        return not set(value) <= _NUMBER_OR_DATE_CHARS
+    return value not in _NOT_STRINGS
+
+
+def simple_mapping(text: str) -> dict[str, Any] | None:
+    """``text`` as nested mappings of strings when it is in the subset above, else None (then ask yaml):
+    for any text, the result is None or what ``yaml.safe_load(text) or {}`` gives (a property test holds it)."""
+    if not text.replace("\n", "").isprintable():
+        return None  # tabs, CR, control characters, a BOM: yaml's own rules
+    root: dict[str, Any] = {}
+    stack: list[dict[str, Any]] = [root]  # the open mapping at each indent level
+    opened = False  # the last line was "key:", so the next must be the first key under it
+    for line in text.split("\n"):
+        stripped = line.strip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = _KEY_LINE.fullmatch(line)
+        if m is None:
+            return None
+        indent, key, plain, quoted = m.groups()
+        depth, odd = divmod(len(indent), 2)
+        if odd or depth > len(stack) - 1 or (opened and depth != len(stack) - 1):
+            return None
+        if key in _NOT_STRINGS or (plain is not None and not _plain_string(plain)):
+            return None  # a key YAML reads as a boolean or null, or a value it reads as a number or date
+        del stack[depth + 1:]
+        parent = stack[depth]
+        if key in parent:
+            return None  # a duplicate key: yaml's rule (the last wins) is not worth copying here
+        if plain is not None or quoted is not None:
+            parent[key] = plain if plain is not None else quoted.replace("''", "'")
+            opened = False
+        else:
+            child: dict[str, Any] = {}
+            parent[key] = child
+            stack.append(child)
+            opened = True
+    return None if opened else root  # "key:" with nothing under it is null in YAML
 
 
 def from_file(exchange: str, profile: str, path: Path) -> Credentials | None:

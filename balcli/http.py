@@ -103,6 +103,18 @@ class Api:
     def secrets(self) -> Iterable[str]:
         return ()
 
+    def limit_identity(self) -> str | None:
+        """Whose rate budget this API spends (``budget_identity(...)``), shared by every balcli process that
+        spends it; None: this process's alone."""
+        return None
+
+
+def budget_identity(*parts: str) -> str:
+    """A short name for a rate budget (an API's host and key, say) that reveals neither: a hash."""
+    import hashlib
+
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
 
 # What the transport's own errors suggest; the command layer passes versions that name its flags.
 DEFAULT_HINTS: Mapping[str, str] = MappingProxyType({
@@ -126,7 +138,7 @@ class HttpClient:
     def __init__(self, *, timeout: float = 10.0, max_retries: int = 4, verbose: int = 0,
                  err: TextIO | None = None, sleep: Callable[[float], None] | None = None,
                  wall: Callable[[], float] | None = None, on_wait: Callable[[float, str], None] | None = None,
-                 pool_size: int = 4, hints: Mapping[str, str] | None = None) -> None:
+                 pool_size: int = 4, hints: Mapping[str, str] | None = None, share_limits: bool = True) -> None:
         self.timeout = timeout
         self.max_retries = max_retries
         self.verbose = verbose
@@ -137,6 +149,7 @@ class HttpClient:
         self.pool_size = pool_size
         self.hints = {**DEFAULT_HINTS, **(hints or {})}
         self._limiters: dict[str, RateLimiter] = {}
+        self.share_limits = share_limits
         self.offsets: dict[str, int] = {}
         self._session: Any = None
         self._lock = threading.Lock()
@@ -154,6 +167,8 @@ class HttpClient:
 
                 s = requests.Session()
                 s.headers["User-Agent"] = f"{USER_AGENT} python-requests/{requests.__version__}"
+                s.auth = _signed_by_the_api  # else requests reads ~/.netrc for every request (time), and an
+                # entry for an API host would replace the Authorization header the Api set (Cryptofuse's bearer)
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
@@ -169,12 +184,20 @@ class HttpClient:
         if self._session is not None:
             self._session.close()
 
-    def limiter(self, bucket: str, per_second: float) -> RateLimiter:
+    def limiter(self, bucket: str, per_second: float, key: str | None = None) -> RateLimiter:
         """The run's one limiter for ``bucket`` (an API, or one endpoint family of it): every request and every
-        page worker of that bucket waits on it, and a 429's pause holds them all."""
+        page worker of that bucket waits on it, and a 429's pause holds them all. With ``key`` (the identity of
+        the budget: ``Api.limit_identity()``, a hash), its slots are shared with every other balcli process
+        spending that budget, through the user cache folder (SPEC §5); without a usable folder, a -v note."""
         with self._lock:
             if bucket not in self._limiters:
-                self._limiters[bucket] = RateLimiter(per_second, sleep=lambda s: self._pace(s, bucket))
+                shared = None
+                if key is not None and self.share_limits:
+                    from balcli.limiter import shared_slots
+
+                    shared = shared_slots(key, note=self.log if self.verbose else None)
+                self._limiters[bucket] = RateLimiter(per_second, shared=shared, bucket=bucket,
+                                                      sleep=lambda s: self._pace(s, bucket))
             return self._limiters[bucket]
 
     def _pace(self, seconds: float, bucket: str) -> None:
@@ -352,6 +375,11 @@ class HttpClient:
         if answer.status != 200:
             raise ResponseError(f"{api.label} server time answered HTTP {answer.status}")
         return answer.json()
+
+
+def _signed_by_the_api(request: Any) -> Any:
+    """The session's auth: none beyond what each ``Api.prepare`` put in the request."""
+    return request
 
 
 def _reason(exc: Exception) -> str:

@@ -1,4 +1,4 @@
-"""Tests are isolated by default: a temporary config dir, no BALCLI_* variables from the caller's
+"""Tests are isolated by default: a temporary config dir and cache dir, no BALCLI_* variables from the caller's
 environment, an in-memory keyring, and no real network (integration tests use the sandbox on 127.0.0.1)."""
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the --record history, never the real one
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     return config_home / "balcli"
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of the test's own (balcli.cache): no shared rate-limiter state paces one test after
+    another, and no config parsed by another test is reused."""
+    cache_home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    return cache_home / "balcli"
 
 
 @pytest.fixture(autouse=True)

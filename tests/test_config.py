@@ -4,6 +4,8 @@ name file, key and line, profile selection, and config.example.yaml (documents e
 from __future__ import annotations
 
 import re
+import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,7 +139,7 @@ def test_bad_env_values_name_the_variable(cli, var, value):
     ("profiles:\n  p:\n    binance: {recv_window: 0}\n", ":3: profiles.p.binance.recv_window: must be a whole"),
     ("profiles:\n  p:\n    coinw:\n      timezone: CET\n", ":4: profiles.p.coinw.timezone: must be a UTC offset"),
     ("profiles:\n  p:\n    zoomex:\n      base_url: openapi.zoomex.com\n", ":4: profiles.p.zoomex.base_url: must"),
-    ("defaults: [1, 2\n", "config.yaml:2: expected ',' or ']'"),  # YAML syntax: FILE:LINE as every other
+    ("defaults: [1, 2\n", "config.yaml:2: did not find expected ',' or ']'"),  # libyaml's words
     ("defaults:\n  timeout: 10\n   bad: [\n", "config.yaml:3: "),
     ("profiles:\n  p:\n    binance:\n      base_url: http://127.0.0.1:99999\n",
      ":4: profiles.p.binance.base_url: must be an http(s) URL with a host; this one has an invalid host or port"),
@@ -165,6 +167,37 @@ def test_an_unusable_timeout_is_exit_3_before_any_output(cli, config_dir, text, 
     assert (r.code, r.out) == (3, "")
     assert ("BALCLI_TIMEOUT='inf' is not valid: must be a number from 0.1 to 600" in r.err if env
             else "defaults.timeout: must be a number from 0.1 to 600" in r.err)
+
+
+def test_a_config_read_before_comes_from_the_cache_without_yaml(config_dir, cache_dir, monkeypatch):
+    path = write(config_dir, FILE)
+    first = config.load()
+    entry = cache_dir / config.CACHE_FILE
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600 and stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now fails: only the cache can answer
+    assert config.load() == first
+    path.write_text(FILE.replace("timeout: 20", "timeout: 30"))  # an edited file is parsed again
+    with pytest.raises(ImportError):
+        config.load()
+    monkeypatch.delitem(sys.modules, "yaml")
+    assert config.load().timeout == config.Setting(30, "file")
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "unwritable", "not cacheable"])
+def test_a_damaged_or_missing_cache_only_costs_a_parse(config_dir, cache_dir, monkeypatch, tmp_path, damage):
+    text = FILE
+    if damage == "corrupt":
+        cache_dir.mkdir(parents=True)
+        (cache_dir / config.CACHE_FILE).write_text('{"format": 1, "text": ')
+    elif damage == "unwritable":
+        (tmp_path / "not-a-dir").write_text("")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-dir"))
+    else:
+        text = FILE.replace("  testnet:", "  2025-01-01:")  # a key that JSON would turn into a string
+    write(config_dir, text)
+    assert [config.load().timeout for _ in range(2)] == [config.Setting(20, "file")] * 2
+    if damage == "not cacheable":
+        assert not (cache_dir / config.CACHE_FILE).exists()
 
 
 def test_missing_explicit_config_file_is_exit_3(cli, tmp_path):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 import time
 
 import keyring
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
@@ -315,3 +318,127 @@ def test_auth_set_applies_the_same_rule(cli, memory_keyring):
     r = cli("auth", "set", "cryptofuse", "--token", "--stdin", stdin="tok\u2026en-0000000000001\n")
     assert r.code == 2 and "the Cryptofuse bearer token contains a character that cannot be sent" in r.err
     assert memory_keyring.items == {}
+
+
+# -- the cheap paths: a keyring that cannot exist, the credentials file without yaml ----------------------------
+
+def headless(tmp_path, **extra):
+    """The environment of a headless Linux box (cron, SSH): no D-Bus session bus, no X, no keyring config."""
+    return {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+            "XDG_RUNTIME_DIR": str(tmp_path / "run"), **extra}
+
+
+@pytest.fixture
+def keyring_not_imported(monkeypatch):
+    """As in a fresh process: keyring not imported yet (the conftest's in-memory keyring imported it here)."""
+    monkeypatch.delitem(sys.modules, "keyring")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the cheap answer is Linux's")
+def test_a_keyring_that_cannot_exist_is_known_without_importing_keyring(tmp_path, keyring_not_imported):
+    assert credentials.keyring_cannot_exist(headless(tmp_path))
+
+
+@pytest.mark.parametrize("change", [
+    {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"},
+    {"DISPLAY": ":0"},
+    {"WAYLAND_DISPLAY": "wayland-0"},
+    {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"},
+    "bus socket",
+    "keyringrc.cfg",
+])
+def test_any_sign_of_a_keyring_backend_asks_keyring_itself(tmp_path, keyring_not_imported, change):
+    env = headless(tmp_path)
+    if change == "bus socket":
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "bus").touch()
+    elif change == "keyringrc.cfg":
+        (tmp_path / "cfg" / "python_keyring").mkdir(parents=True)
+        (tmp_path / "cfg" / "python_keyring" / "keyringrc.cfg").write_text("[backend]\n")
+    else:
+        env.update(change)
+    assert not credentials.keyring_cannot_exist(env)
+
+
+def test_a_package_offering_a_keyring_backend_asks_keyring_itself(tmp_path, keyring_not_imported, monkeypatch):
+    dist = tmp_path / "site" / "keyrings.alt-5.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "entry_points.txt").write_text("[keyring.backends]\nfile = keyrings.alt.file\n")
+    env = headless(tmp_path)
+    if sys.platform.startswith("linux"):
+        assert credentials.keyring_cannot_exist(env)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert not credentials.keyring_cannot_exist(env)
+
+
+def test_once_keyring_is_imported_its_own_answer_counts(tmp_path, memory_keyring, cfile):
+    put_keyring(memory_keyring, api_key="ring-key-0000000001", api_secret="ring-secret")
+    assert not credentials.keyring_cannot_exist(headless(tmp_path))
+    assert credentials.resolve("zoomex", "default", cfile, env={}).source == "keyring"
+
+
+_safe = st.text("abcxyzABCeEfxX019_-.+/=", min_size=1, max_size=8)
+_word = st.one_of(_safe, _safe, _safe, st.text("abcxyzABC019_-.+/=:# '\"", min_size=1, max_size=8))
+_scalar = st.one_of(_word, _word, st.sampled_from([
+    "true", "No", "null", "~", "=", "0x1F", "1_000", "3e5", "3f9a", ".5", "2025-01-02", "-abc", "12:30", "''",
+    "'it''s'", "a b", "ok", "'x: #y'", "'true'", "'1'"]))
+_line = st.one_of(
+    st.builds(lambda i, k, v: " " * i + k + ": " + v, st.integers(0, 5), _word, _scalar),
+    st.builds(lambda i, k: " " * i + k + ":", st.integers(0, 5), _word),
+    st.sampled_from(["", "# comment", "  # indented comment", "---", "- item", "a: {b: c}", "a: b # c", "\t",
+                     "key: 'quoted value'", "key:  spaced", "k: v ", "\ufeffk: v", "k: v\r"]),
+)
+
+
+_clean_key = st.builds(str.__add__, st.sampled_from("aBz_"), st.text("aZ09_-", max_size=5))
+_clean_value = st.one_of(_safe, st.builds(lambda t: "'" + t.replace("'", "''") + "'", st.text("ab :#'\"-1", max_size=6)))
+_tree = st.recursive(_clean_value, lambda children: st.dictionaries(_clean_key, children, min_size=1, max_size=3),
+                     max_leaves=6)
+
+
+def _emit(tree, depth=0):
+    """Block-style lines for nested mappings, indented two spaces a level (the subset's shape)."""
+    return [line for key, value in tree.items() for line in (
+        [f"{'  ' * depth}{key}: {value}"] if isinstance(value, str) else [f"{'  ' * depth}{key}:", *_emit(value, depth + 1)])]
+
+
+@settings(max_examples=120)
+@given(st.one_of(st.lists(_line, max_size=8),
+                 st.builds(lambda tree, extra, at: (lambda lines: lines[:at] + extra + lines[at:])(_emit(tree)),
+                           st.dictionaries(_clean_key, _tree, min_size=1, max_size=3), st.lists(_line, max_size=1),
+                           st.integers(0, 8))))
+def test_the_yaml_subset_reader_agrees_with_yaml_or_declines(lines):
+    import yaml
+
+    text = "\n".join(lines) + "\n"
+    fast = credentials.simple_mapping(text)
+    if fast is None:
+        return
+    assert fast == (yaml.load(text, Loader=yaml.CSafeLoader) or {}), text  # what read_file falls back to
+
+
+_field_value = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40)
+
+
+@settings(max_examples=40)
+@given(st.dictionaries(st.sampled_from(["default", "prod", "main_2", "on", "null"]),
+                       st.dictionaries(st.sampled_from(["zoomex", "coinw", "binance", "cryptofuse"]),
+                                       st.dictionaries(st.sampled_from(["api_key", "api_secret", "token"]),
+                                                       _field_value, min_size=1), min_size=1)))
+def test_the_yaml_subset_reader_reads_what_auth_set_writes(data):
+    import yaml
+
+    text = "# balcli credentials\n" + yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+    fast = credentials.simple_mapping(text)
+    assert fast is None or fast == data
+
+
+def test_a_typical_credentials_file_is_read_without_yaml(tmp_path):
+    path = tmp_path / "credentials.yaml"
+    for exchange, fields in [("zoomex", {"api_key": "Xk3pQ9vLm2Rt", "api_secret": "8sDk2LmQp9ZxWv7Tn4Yb"}),
+                             ("binance", {"api_key": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91dui",
+                                          "api_secret": "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fAT"}),
+                             ("cryptofuse", {"client_id": "abc-123", "client_secret": "s3cr3t+/=="})]:
+        credentials.store_file(exchange, "default", fields, path)
+    assert credentials.simple_mapping(path.read_text()) == credentials.read_file(path)
+    assert credentials.read_file(path)["default"]["binance"]["api_key"].startswith("vmPUZE")

@@ -15,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from balcli import credentials
 from balcli.app import COMMANDS, command_in
 from balcli.pagination import SeenKeys
 
@@ -119,13 +121,64 @@ def test_one_page_broker_json_with_env_credentials_needs_no_keyring_yaml_or_rich
     assert command_modules(names) == {"balcli.commands.broker"}
 
 
-def test_a_config_file_brings_yaml_and_a_table_brings_rich(sandbox, sandbox_env, config_dir):
+def test_a_new_config_file_brings_yaml_and_a_table_needs_no_rich(sandbox, sandbox_env, config_dir):
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.yaml").write_text("defaults: {timeout: 10}\n")
     proc, names = imports("broker", "-o", "table", "--max-items", "3")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert {"yaml", "rich"} <= top_level(names)
+    assert proc.stdout.splitlines()[0].split() == ["user_id", "coin", "total_balance"]
+    assert "yaml" in top_level(names)  # parsed once; then from the cache folder (test below)
+    assert "rich" not in top_level(names)  # one plain writer draws every table; rich only measures wide characters
     assert "keyring" not in top_level(names)
+
+
+@pytest.fixture
+def headless(monkeypatch, tmp_path):
+    """A headless Linux box (cron, SSH): no D-Bus session bus, no X; the zoomex credentials in the 0600 file."""
+    if not sys.platform.startswith("linux") or credentials._other_keyring_backends():
+        pytest.skip("keyring's cheap answer is for Linux without third-party backends")
+    for name in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "PYTHON_KEYRING_BACKEND",
+                 "BALCLI_ZOOMEX_API_KEY", "BALCLI_ZOOMEX_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+def store_in_file(config_dir, sandbox):
+    from balcli.sandbox import DEMO_CREDENTIALS
+
+    credentials.store_file("zoomex", "default", DEMO_CREDENTIALS["zoomex"], config_dir / "credentials.yaml")
+
+
+def test_every_credentials_path_of_a_one_page_run_stays_cheap(sandbox, sandbox_env, headless, config_dir):
+    """The budget (issue 14) holds on every path: keyring is not imported when no backend can exist, the
+    credentials file written by `auth set` is read without yaml, and a config file read before comes from the
+    cache folder."""
+    store_in_file(config_dir, sandbox)
+    (config_dir / "config.yaml").write_text("defaults: {timeout: 10}\n")
+    for run in ("first", "second"):
+        proc, names = imports("-v", "broker", "--json", "--max-items", "3")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert {r["user_id"] for r in json.loads(proc.stdout)} == {u for u, _ in sandbox.data.broker[:3]}
+        assert "keyring" not in top_level(names)
+        assert ("yaml" in top_level(names)) == (run == "first")  # the config file is parsed once
+    assert sandbox.count(api="zoomex") == 2
+
+
+def test_a_keyring_backend_chosen_in_the_environment_still_wins_over_the_file(sandbox, sandbox_env, headless,
+                                                                            config_dir, tmp_path):
+    """SPEC §3's order env > keyring > file holds when keyring has a backend only keyring knows of."""
+    from balcli.sandbox import DEMO_CREDENTIALS
+
+    credentials.store_file("zoomex", "default", {"api_key": "wrong-key-0000000001", "api_secret": "wrong"},
+                           config_dir / "credentials.yaml")
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"balcli/default/zoomex": json.dumps(DEMO_CREDENTIALS["zoomex"])}))
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {"PYTHON_KEYRING_BACKEND": "tests.file_keyring.FileKeyring", "TEST_KEYRING_FILE": str(ring),
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc, names = imports("-v", "broker", "--json", "--max-items", "1", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]  # the file's key would be refused (exit 4)
+    assert "keyring" in top_level(names) and sandbox.count(api="zoomex", status=200) == 1
 
 
 # -- only the command that runs is built -----------------------------------------------------------------------

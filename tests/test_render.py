@@ -378,14 +378,12 @@ def test_table_cells_cannot_inject_markup_or_terminal_escapes():
     ]
 
 
-def test_no_ansi_without_colour_in_either_table_path(monkeypatch):
-    for limit in (10**9, 0):
-        monkeypatch.setattr(render_mod, "RICH_MAX_ROWS", limit)
-        out, _, _ = run([ROWS], footnotes=lambda: ["note"])
-        assert not ANSI.search(out)
-        coloured, _, _ = run([ROWS], color=True, footnotes=lambda: ["note"])
-        assert ANSI.search(coloured)
-        assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == out  # the same text, only styled
+def test_no_ansi_without_colour_in_the_table():
+    out, _, _ = run([ROWS], footnotes=lambda: ["note"])
+    assert not ANSI.search(out)
+    coloured, _, _ = run([ROWS], color=True, footnotes=lambda: ["note"])
+    assert ANSI.search(coloured)
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == out  # the same text, only styled
 
 
 def _big_rows(n: int) -> list[dict]:
@@ -398,29 +396,44 @@ def _big_rows(n: int) -> list[dict]:
     return rows
 
 
-def test_large_table_looks_like_a_small_one(monkeypatch):
-    rows = _big_rows(1500)
+def rich_table(text_rows: list[list[str]], names: list[str], right: list[bool], footer: list[str] | None) -> str:
+    """The look balcli's table writer keeps: rich's own Table (box.SIMPLE, no edge), as balcli drew it with rich
+    before issue 14 (no wrapping or cropping: the console is as wide as the table)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, no_color=True, color_system=None, width=10_000,
+                      markup=False, emoji=False, highlight=False)
+    table = Table(box=box.SIMPLE, show_edge=False, show_footer=footer is not None, header_style="bold",
+                  footer_style="bold")
+    for i, name in enumerate(names):
+        table.add_column(name, justify="right" if right[i] else "left", no_wrap=True,
+                         footer=footer[i] if footer is not None else "")
+    for cells in text_rows:
+        table.add_row(*cells)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("n", [1, 3, 1500])
+def test_the_table_looks_like_riches_at_every_size(n):
+    rows = _big_rows(max(n, 20))[:n] if n > 20 else [{"user_id": "1", "coin": "USDT", "total_balance": "1.50"},
+                                                      {"user_id": "22", "coin": "USDT", "total_balance": DUST},
+                                                      {"user_id": "333", "coin": "USDT", "total_balance": HUGE}][:n]
     pages = [rows[i : i + 50] for i in range(0, len(rows), 50)]
-    assert len(rows) > render_mod.RICH_MAX_ROWS
-    plain, _, n = run(pages)
-    monkeypatch.setattr(render_mod, "RICH_MAX_ROWS", 10**9)
-    via_rich, _, _ = run(pages)
-    assert n == 1500
-    plain_lines, rich_lines = lines(plain), lines(via_rich)
-    # same cells, same right edge (alignment), same rules and footer
-    assert [line.split() for line in plain_lines] == [line.split() for line in rich_lines]
-    assert [len(line) for line in plain_lines] == [len(line) for line in rich_lines]
+    out, _, count = run(pages)
+    assert count == n
     with localcontext(Context(prec=1000)):  # the default 28 digits would round HUGE + DUST
         total = format(sum(Decimal(r["total_balance"]) for r in rows), "f")
-    assert plain_lines[-1].split() == ["total", "USDT", total]
-    assert plain == via_rich  # and, without colour, byte for byte
+    expected = rich_table([[r["user_id"], r["coin"], r["total_balance"]] for r in rows],
+                          ["user_id", "coin", "total_balance"], [False, False, True], ["total", "USDT", total])
+    assert lines(out)[-1].split() == ["total", "USDT", total]
+    assert "\n".join(line.rstrip() for line in out.splitlines()) == expected  # byte for byte, but trailing blanks
 
 
-def test_ten_thousand_row_table_takes_the_plain_path(monkeypatch):
-    def no_rich(*args, **kwargs):
-        raise AssertionError("rich's Table used for a large table")
-
-    monkeypatch.setattr(render_mod, "_rich_table", no_rich)
+def test_ten_thousand_row_table():
     out, _, n = run([_big_rows(10_000)])
     assert n == 10_000
     assert len(lines(out)) == 1 + 1 + 10_000 + 1 + 1
@@ -491,3 +504,20 @@ def test_table_total_is_the_exact_decimal_sum(amounts):
     assert re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", total)  # never exponent notation
     with localcontext(Context(prec=1000)):
         assert Decimal(total) == sum(Decimal(a) for a in amounts)
+
+
+@pytest.mark.parametrize("memory", [10**9, 64])
+def test_json_is_spooled_not_held_and_stays_all_or_nothing(monkeypatch, tmp_path, memory):
+    import tempfile
+
+    monkeypatch.setattr(render_mod, "JSON_SPOOL_MEMORY", memory)  # 64 bytes: the spool goes to a file
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    rows = _big_rows(120)
+    out, _, n = run([rows[i : i + 50] for i in range(0, 120, 50)], fmt="json")
+    assert n == 120 and json.loads(out) == rows and out.count("\n") == 122
+    failed = io.StringIO()
+    with pytest.raises(NetworkError):
+        render(failing_after(rows[:50]), BROKER, OutputFormat.json, out=failed, err=io.StringIO())
+    assert failed.getvalue() == "" and list(spool.iterdir()) == []  # nothing out, nothing left behind

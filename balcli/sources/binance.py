@@ -16,7 +16,16 @@ from typing import Any
 
 from balcli import exchanges, signing, views
 from balcli.errors import ClockSkewError, RateLimitError, ResponseError, UsageError
-from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, retry_after_seconds, until_text
+from balcli.http import (
+    Answer,
+    Api,
+    HttpClient,
+    Prepared,
+    budget_identity,
+    http_failure,
+    retry_after_seconds,
+    until_text,
+)
 from balcli.sources import Link
 from balcli.sources._envelope import IP_HINT, KEY_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount, need, need_list, text
@@ -91,6 +100,10 @@ class BinanceApi(Api):
 
     def secrets(self) -> Iterable[str]:
         return (self._secret, self._key)
+
+    def limit_identity(self) -> str | None:
+        """The weight budget is per IP, not per key: every process on this machine that calls this host."""
+        return budget_identity(self.name, self.base_url)
 
 
 # -- the window and the limit ------------------------------------------------------------------------------
@@ -176,7 +189,7 @@ def account_snapshot(client: HttpClient, api: BinanceApi, kind: str, *, window: 
                      rate_limit: float = RATE_LIMIT) -> list[dict]:
     """``GET /sapi/v1/accountSnapshot`` (type, startTime, endTime, limit): the snapshotVos, oldest day first."""
     body = client.call(api, "GET", ACCOUNT_SNAPSHOT, [("type", kind.upper()), *window],
-                       limiter=client.limiter(api.name, rate_limit))
+                       limiter=client.limiter(api.name, rate_limit, key=api.limit_identity()))
     vos = need_list(body, "snapshotVos", "Binance accountSnapshot")
     for vo in vos:
         sent = vo.get("type") if isinstance(vo, dict) else None

@@ -14,7 +14,7 @@ from typing import Any
 from balcli import exchanges, signing, views
 from balcli.amounts import amount_text
 from balcli.errors import ClockSkewError, ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, snippet
+from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure, snippet
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link, _coinw
 from balcli.sources._envelope import KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
@@ -60,6 +60,10 @@ class CoinwAffiliateApi(Api):
 
     def secrets(self) -> Iterable[str]:
         return (self._secret, self._key)
+
+    def limit_identity(self) -> str | None:
+        """Per IP and UID: every process using this key on this host."""
+        return budget_identity(self.name, self.base_url, self._key)
 
 
 # -- times ---------------------------------------------------------------------------------------------
@@ -155,7 +159,7 @@ def user_assets_pages(
     Query in send order (it is signed in that order): uid, startTime, endTime, quote, pageNo, pageSize.
     ``pageSize`` is always sent (the documented default is contradictory: 10 or 20).
     """
-    limiter = client.limiter(api.name, rate_limit)
+    limiter = client.limiter(api.name, rate_limit, key=api.limit_identity())
     head = [("uid", uid),
             ("startTime", wire_time(start, zone, end=False) if start else None),
             ("endTime", wire_time(end, zone, end=True) if end else None),

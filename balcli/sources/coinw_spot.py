@@ -13,7 +13,7 @@ from typing import Any, cast
 from balcli import exchanges, signing
 from balcli.amounts import exact_sum, format_decimal, parse_amount
 from balcli.errors import NetworkError, ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure
 from balcli.sources import Link, _coinw
 from balcli.sources._envelope import KEY_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount
@@ -52,6 +52,10 @@ class CoinwSpotApi(Api):
     def secrets(self) -> Iterable[str]:
         return (self._secret, self._key)
 
+    def limit_identity(self) -> str | None:
+        """Per UID: every process using this key on this host."""
+        return budget_identity(self.name, self.base_url, self._key)
+
 
 def _assets(data: Any, command: str) -> dict[str, Any]:
     """The ``{coin: ...}`` mapping; each "no assets" shape is an empty one (docs/apis/coinw-spot.md#response)."""
@@ -86,7 +90,7 @@ def balances(
     rate_limit: float = RATE_LIMIT,
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnBalances``: one row per coin (available balance), sorted by coin."""
-    limiter = client.limiter(api.name, rate_limit)
+    limiter = client.limiter(api.name, rate_limit, key=api.limit_identity())
     data = _assets(client.call(api, "POST", PRIVATE, [("command", BALANCES)], limiter=limiter), BALANCES)
     wanted = _wanted(coins)
     rows = []
@@ -105,8 +109,9 @@ def complete_balances(
     rate_limit: float = COMPLETE_RATE_LIMIT,
 ) -> Iterator[list[dict]]:
     """``POST /api/v1/private?command=returnCompleteBalances``: available, on orders and their exact total."""
-    data = _assets(client.call(api, "POST", PRIVATE, [("command", COMPLETE_BALANCES)],
-                               limiter=client.limiter(f"{api.name}.complete", rate_limit)), COMPLETE_BALANCES)
+    limiter = client.limiter(f"{api.name}.complete", rate_limit, key=api.limit_identity())
+    data = _assets(client.call(api, "POST", PRIVATE, [("command", COMPLETE_BALANCES)], limiter=limiter),
+                   COMPLETE_BALANCES)
     wanted = _wanted(coins)
     rows = []
     for coin in sorted(data, key=str.upper):

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from balcli import exchanges, signing, views
 from balcli.errors import AuthError, ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, http_failure
+from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link
 from balcli.sources._envelope import auth_error, param_error
@@ -93,7 +93,9 @@ class Session:
                  warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] | None = None,
                  rate_limit: float = RATE_LIMIT) -> None:
         self.client = client
-        self.limiter = client.limiter("cryptofuse", rate_limit)
+        # 100 per minute per key (docs/apis/cryptofuse.md): every process using this client id or token
+        self.limiter = client.limiter("cryptofuse", rate_limit, key=budget_identity(
+            "cryptofuse", base_url, fields.get("client_id") or fields.get("token") or ""))
         self.base_url = base_url
         self.static = "token" in fields
         self.cache_path = None if self.static else cache_path

@@ -9,7 +9,7 @@ from typing import Any
 from balcli import exchanges, signing, views
 from balcli.amounts import exact_sum, format_decimal
 from balcli.errors import ClockSkewError, NetworkError, RateLimitError, ResponseError
-from balcli.http import Answer, Api, HttpClient, Prepared, http_failure, snippet
+from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure, snippet
 from balcli.pagination import OnPage, cursor_pages
 from balcli.sources import Link
 from balcli.sources._envelope import IP_HINT, KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
@@ -53,6 +53,10 @@ class ZoomexApi(Api):
     def secrets(self) -> Iterable[str]:
         return (self._secret, self._key)
 
+    def limit_identity(self) -> str | None:
+        """Per UID (docs/apis/zoomex.md): every process using this key on this host."""
+        return budget_identity(self.name, self.base_url, self._key)
+
 
 def connect(link: Link, *, testnet: bool = False) -> ZoomexApi:
     s = link.settings
@@ -84,7 +88,7 @@ def asset_balance_pages(
 
     ``max_items`` counts customers (the API pages by customer).
     """
-    limiter = client.limiter(api.name, rate_limit)
+    limiter = client.limiter(api.name, rate_limit, key=api.limit_identity())
 
     def fetch(cursor: str | None) -> tuple[list, str | None]:
         params = [("uid", uid), ("coin", coin), ("cursor", cursor), ("limit", page_size)]
