@@ -99,8 +99,6 @@ def config_init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file (kept as <name>.bak).")] = False,
 ) -> None:
-    import os
-
     from balcli import config
 
     g: Globals = ctx.obj or Globals()
@@ -110,16 +108,20 @@ def config_init(
         raise ConfigError(f"{path} already exists; not overwriting it",
                           "edit it, or run `balcli config init --force` to replace it (the old file is kept as "
                           f"{path.name}.bak)")
+    from balcli.files import atomic_write, locked
+
+    backup = None
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        backup = None
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            os.replace(path, backup)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with locked(path):
+            # The new file is written in full (fsynced) before anything is touched: a failure (full disk,
+            # read-only folder) leaves the old file exactly as it was, and no temporary file behind.
+            old = path.read_bytes() if path.exists() else None
+            if old is not None:
+                backup = path.with_name(path.name + ".bak")
+                atomic_write(backup, old, 0o600)
+            atomic_write(path, text, 0o644)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}", "check the directory's permissions, or "
-                          "choose another file with --config") from None
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", "check that the folder is writable and "
+                          "has free space (the previous file, if any, was left as it was), or choose another "
+                          "file with --config") from None
     print(f"balcli: wrote {path}" + (f" (the old file is now {backup})" if backup else ""), file=sys.stderr)
