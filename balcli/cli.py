@@ -17,6 +17,9 @@ DEBUG_FLAG = "--debug"
 
 
 def _print_error(message: str, hint: str | None) -> None:
+    from balcli.redaction import redact_url  # a proxy password in a URL never reaches a message
+
+    message, hint = redact_url(message), redact_url(hint) if hint else hint
     sys.stderr.write(f"balcli: error: {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")

@@ -251,6 +251,7 @@ class HttpClient:
             if self._cancelled.is_set():
                 raise Interrupted("cancelled: the run is ending")
             prepared = api.prepare(method, path, params, self.now_ms(api))
+            self.add_secrets(api.secrets())  # what the request derived from a secret (CoinW's constant sign)
             try:
                 answer = self._send(api, prepared, attempt, waited, limiter)
                 api.observe(answer)

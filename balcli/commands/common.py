@@ -514,7 +514,9 @@ def _check_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as exc:
-        raise UsageError(f"--base-url {url!r} is not a usable http(s) URL: it {exc}",
+        from balcli.redaction import redact_url
+
+        raise UsageError(f"--base-url {redact_url(url)!r} is not a usable http(s) URL: it {exc}",
                          "give e.g. --base-url https://api.example.com or http://127.0.0.1:8080") from None
 
 

@@ -83,6 +83,8 @@ def config_path(ctx: typer.Context) -> None:
 
 @common_options
 def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
+    from balcli.redaction import redact_url
+
     validate_fields(common, VIEW)
     run = Run.start(ctx, common, NAMES[0])
     if common.base_url:
@@ -91,7 +93,7 @@ def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
     for key, value, origin in run.settings.rows():
         if key.endswith(".rate_limit") and value == "":
             value = "the command's documented rate"
-        rows.append({"key": key, "value": value, "origin": origin})
+        rows.append({"key": key, "value": redact_url(value), "origin": origin})  # a proxy password in a URL
     run.render([rows], VIEW)
 
 

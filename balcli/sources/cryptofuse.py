@@ -77,7 +77,8 @@ class TokenEndpoint(Api):
         return check_cryptofuse_token(answer)
 
     def secrets(self) -> Iterable[str]:
-        return (self._secret,)
+        # The Basic value too: base64 of "id:secret" would give the secret away to anyone who decodes it.
+        return (self._secret, signing.basic_auth(self._id, self._secret).split(" ", 1)[1])
 
 
 class Session:
