@@ -129,11 +129,30 @@ class Settings(NamedTuple):
 class _Raw(NamedTuple):
     data: dict[str, Any]
     lines: dict[tuple[str, ...], int]  # key path -> 1-based line, for error messages
+    scalars: dict[tuple[str, ...], str] = {}  # key path -> the value as written (before YAML typed it)
+
+
+def refuse_aliases(text: str) -> None:
+    """ValueError naming the line of the first YAML anchor or alias: balcli's files never need them, and a
+    few hundred bytes of nested aliases (a "billion laughs" file) expand exponentially before any check.
+    Scanning the events is linear in the text; nothing is expanded."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ValueError(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) are "
+                             "not allowed")
 
 
 def _compose(path: Path, text: str) -> _Raw:
     import yaml  # only when a config file exists
 
+    try:
+        refuse_aliases(text)
+    except yaml.YAMLError:
+        pass  # reported below with its line
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}", "write each value out in full (no &anchors or *aliases)") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -144,12 +163,15 @@ def _compose(path: Path, text: str) -> _Raw:
         raise ConfigError(f"{where}: {problem}", "fix the YAML syntax; `balcli config init` "
                           "writes a commented example") from None
     lines: dict[tuple[str, ...], int] = {}
+    scalars: dict[tuple[str, ...], str] = {}
 
     def walk(n: Any, prefix: tuple[str, ...]) -> None:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = prefix + (str(k.value),)
                 lines[key] = k.start_mark.line + 1
+                if isinstance(v, yaml.ScalarNode) and not v.style:
+                    scalars[key] = v.value
                 walk(v, key)
 
     walk(node, ())
@@ -157,7 +179,7 @@ def _compose(path: Path, text: str) -> _Raw:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config file must be a mapping of keys", "see config.example.yaml")
-    return _Raw(data, lines)
+    return _Raw(data, lines, scalars)
 
 
 def _fail(path: Path, raw: _Raw, keypath: tuple[str, ...], problem: str, hint: str) -> ConfigError:
@@ -192,6 +214,11 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any,
     try:
         return option.check(value)
     except ValueError as exc:
+        written = raw.scalars.get(keypath)
+        if written is not None and ":" in written and isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 10:00 as a base-60 number (600): say so, and how to write it.
+            raise _fail(path, raw, keypath, f"{exc}: YAML read the unquoted {written} as the number {value} "
+                        "(base 60)", f'quote it: {keypath[-1]}: "{written}"') from None
         raise _fail(path, raw, keypath, f"{exc} (got {value!r})", "see config.example.yaml for every key") from None
 
 

@@ -232,8 +232,13 @@ def read_file(path: Path) -> dict[str, Any]:
                           "fix it or remove it and run `balcli auth set ... --store file` again") from None
     import yaml
 
+    from balcli.config import refuse_aliases
+
     try:
+        refuse_aliases(text)
         data = yaml.safe_load(text) or {}
+    except ValueError as exc:
+        raise ConfigError(f"credentials file {path}: {exc}", "write each value out in full") from None
     except yaml.YAMLError:
         raise ConfigError(f"credentials file {path} is not valid YAML",
                           "fix it or remove it and run `balcli auth set`") from None
