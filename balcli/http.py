@@ -74,6 +74,10 @@ class Answer(NamedTuple):
         """The body as JSON with every non-integer number as an exact Decimal, or ResponseError (exit 7)."""
         try:
             return json.loads(self.text, parse_float=Decimal, parse_constant=_not_json)
+        except RecursionError:
+            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with JSON nested too deeply to read",
+                                "the API or a proxy in between is misbehaving; retry later or check the base URL"
+                                ) from None
         except ValueError:
             kind = "an HTML page" if _looks_html(self.text) else "invalid JSON"
             raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {snippet(self)}",
@@ -506,20 +510,28 @@ def retry_after_seconds(headers: Any, wall: Callable[[], float] | None = None) -
     if not value:
         return None
     try:
-        return max(0.0, float(value))  # float-ok: seconds, not an amount
+        seconds = float(value)  # float-ok: seconds, not an amount
     except ValueError:
         pass
+    else:  # "inf", "1e400", "nan": no usable pause (a huge one still ends the run, exit 5)
+        return min(max(0.0, seconds), MAX_PAUSE) if seconds == seconds else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return min(max(0.0, when.timestamp() - (wall or time.time)()), MAX_PAUSE)
+    except (TypeError, ValueError, OverflowError, IndexError, OSError):
         return None
-    return max(0.0, when.timestamp() - (wall or time.time)())
+
+
+MAX_PAUSE = 366 * 86400.0  # a Retry-After or ban beyond a year is read as a year (a date can still be written)
 
 
 def until_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    until = time.gmtime(time.time() + seconds)
+    try:
+        until = time.gmtime(time.time() + min(seconds, MAX_PAUSE))
+    except (OverflowError, ValueError, OSError):
+        return ""
     return f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', until)}"
 
 
