@@ -254,6 +254,8 @@ class HttpClient:
                 waited += extra
             if self._cancelled.is_set():
                 raise Interrupted("cancelled: the run is ending")
+            if limiter is not None:  # a 429 another worker received after our acquire() binds us too
+                waited += limiter.wait_held()
             prepared = api.prepare(method, path, params, self.now_ms(api))
             self.add_secrets(api.secrets())  # what the request derived from a secret (CoinW's constant sign)
             try:
@@ -311,6 +313,9 @@ class HttpClient:
             try:
                 r = self.session.request(p.method, url, headers=p.headers, data=p.body,
                                          timeout=Timeout(total=self.timeout), allow_redirects=False, stream=True)
+                if r.status_code == 429 and limiter is not None:  # hold every worker now, not after the body
+                    limiter.hold(min(retry_after_seconds(r.headers) or self.RATE_LIMIT_BACKOFF_BASE,
+                                     self.MAX_RETRY_AFTER))
                 text = self._read_body(api, r, watch)
             finally:
                 timer.cancel()

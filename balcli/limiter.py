@@ -25,6 +25,7 @@ class RateLimiter:
         self._clock = clock or time.monotonic
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._next = 0.0
+        self._held = 0.0  # no request may leave before this moment (a 429's Retry-After)
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
@@ -42,6 +43,21 @@ class RateLimiter:
             self._next = max(self._next, self._clock() + self.interval)
 
     def hold(self, seconds: float) -> None:
-        """Push every later request back (after a 429 with Retry-After, for instance)."""
+        """Push every later request back (after a 429 with Retry-After, for instance), including those of
+        workers that already passed ``acquire()``: they wait in ``wait_held()`` right before sending."""
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            until = self._clock() + seconds
+            self._next = max(self._next, until)
+            self._held = max(self._held, until)
+
+    def wait_held(self) -> float:
+        """Wait out a hold that began after this worker's ``acquire()``; the seconds waited."""
+        waited = 0.0
+        for _ in range(3):  # a hold extended meanwhile (another 429) is waited out too, a bounded number of times
+            with self._lock:
+                wait = self._held - self._clock()
+            if wait <= 0:
+                break
+            self._sleep(wait)
+            waited += wait
+        return waited

@@ -15,7 +15,7 @@ REDACTED = "***"
 _SECRET_NAME_PARTS = ("sign", "secret", "token", "authorization", "api_key", "apikey", "api-key", "passphrase")
 # A secret-named value in a JSON body (also one cut short: the closing quote is optional) or a form/query
 # string: tokens, secrets, keys and every signature ("sign", "signature"), whichever API echoes them.
-_NAME = r"[\w-]*(?:sign|secret|token|authorization|api_?key|api-key|passphrase)[\w-]*"
+_NAME = r"(?![\w-]*_type\b)[\w-]*(?:sign|secret|token|authorization|api_?key|api-key|passphrase)[\w-]*"
 _TOKEN_RE = re.compile(r'("' + _NAME + r'"\s*:\s*)"[^"]*"?', re.IGNORECASE)
 _FORM_TOKEN_RE = re.compile(r"(?<![\w-])(" + _NAME + r"=)[^&\s\"'\]\[,;)]*", re.IGNORECASE)
 # An Authorization value in any text (an echoed header): the scheme stays, the credentials go.

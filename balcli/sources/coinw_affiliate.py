@@ -195,6 +195,7 @@ def check_coinw_affiliate(answer: Answer) -> Any:
     """CoinW affiliate (futures-style): ``code`` "0" is success."""
     label = answer.api.label
     _coinw.unauthorized(answer)
+    _coinw.too_many(answer)
     http_failure(answer)
     body = answer.json()
     code = _coinw.code_of(answer, body)

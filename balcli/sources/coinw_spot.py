@@ -137,6 +137,7 @@ def check_coinw_spot(answer: Answer) -> Any:
     """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
     label = answer.api.label
     _coinw.unauthorized(answer)
+    _coinw.too_many(answer)
     http_failure(answer)
     if answer.status == 200 and not answer.text.strip():
         return {}
