@@ -101,6 +101,8 @@ def config_init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file (kept as <name>.bak).")] = False,
 ) -> None:
+    import os
+
     from balcli import config
 
     g: Globals = ctx.obj or Globals()
@@ -118,10 +120,15 @@ def config_init(
             # The new file is written in full (fsynced) before anything is touched: a failure (full disk,
             # read-only folder) leaves the old file exactly as it was, and no temporary file behind.
             old = path.read_bytes() if path.exists() else None
-            if old is not None:
-                backup = path.with_name(path.name + ".bak")
-                atomic_write(backup, old, 0o600)
-            atomic_write(path, text, 0o644)
+            staged = path.with_name(f".{path.name}.new")
+            atomic_write(staged, text, 0o644)  # the part that needs space: done before the old file is touched
+            try:
+                if old is not None:
+                    backup = path.with_name(path.name + ".bak")
+                    atomic_write(backup, old, 0o600)
+                os.replace(staged, path)
+            finally:
+                staged.unlink(missing_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", "check that the folder is writable and "
                           "has free space (the previous file, if any, was left as it was), or choose another "
