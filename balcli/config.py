@@ -129,7 +129,8 @@ class Settings(NamedTuple):
 class _Raw(NamedTuple):
     data: dict[str, Any]
     lines: dict[tuple[str, ...], int]  # key path -> 1-based line, for error messages
-    scalars: dict[tuple[str, ...], str] = {}  # key path -> the value as written (before YAML typed it)
+    # key path -> the value as written (before YAML typed it)
+    scalars: Mapping[tuple[str, ...], str] = MappingProxyType({})
 
 
 def refuse_aliases(text: str) -> None:

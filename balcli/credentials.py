@@ -309,7 +309,7 @@ def write_private(path: Path, text: str) -> None:
                           "writable and has free space; the previous file was left as it was") from None
 
 
-class _lock_or_fail:  # noqa: N801 - used as a context manager
+class _lock_or_fail:  # used as a context manager
     """The lock for a read-modify-write of a credentials file; ConfigError (exit 3) when it cannot be taken
     (a read-only or missing folder)."""
 

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from balcli.amounts import AMOUNT_RE, parse_amount
-from balcli.errors import ResponseError
 from balcli.http import Api, HttpClient, Prepared, http_failure
 from balcli.sources import zoomex
 
