@@ -16,7 +16,7 @@ _EXACT = Context(prec=2000, Emax=10**6, Emin=-(10**6))
 # Decimal also takes "1_000", " 1.5 ", "Infinity" and Arabic-Indic digits, which no tool downstream (bc, jq,
 # a spreadsheet) reads the same way.
 AMOUNT_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-MAX_DIGITS = 100  # significant digits of one amount
+MAX_DIGITS = 100  # digits of one amount beyond those its exponent bound allows
 MAX_EXPONENT = 900  # |power of ten| of one amount's leading digit: sums of such stay exact within _EXACT
 
 
@@ -34,7 +34,8 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError(f"not a decimal amount: {str(value)[:40]!r}") from None
     if not d.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
-    if abs(d.adjusted()) > MAX_EXPONENT or len(d.as_tuple().digits) > MAX_DIGITS or \
+    # Digits: a value within the exponent bound written out in full (``1E+100`` as 101 digits) is fine.
+    if abs(d.adjusted()) > MAX_EXPONENT or len(d.as_tuple().digits) > MAX_EXPONENT + MAX_DIGITS or \
             abs(int(d.as_tuple().exponent)) > MAX_EXPONENT + MAX_DIGITS:
         raise ValueError(f"not a plausible amount (too many digits, or exponent beyond ±{MAX_EXPONENT}): "
                          f"{str(value)[:40]!r}")
