@@ -141,7 +141,8 @@ def refuse_aliases(text: str) -> None:
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise ValueError(f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) are "
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise ValueError(f"line {line}: YAML anchors and aliases (&name, *name) are "
                              "not allowed")
 
 

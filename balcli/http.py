@@ -476,7 +476,7 @@ def _watched_pools() -> dict[str, type]:
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     def _get_conn(self: Any, timeout: float | None = None) -> Any:
-        conn = type(self).__mro__[1]._get_conn(self, timeout)
+        conn = type(self).__mro__[1]._get_conn(self, timeout)  # type: ignore[attr-defined]
         watch = getattr(_WATCHED, "current", None)
         if watch is not None:
             watch.attach(conn)
