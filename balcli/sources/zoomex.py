@@ -95,7 +95,7 @@ def asset_balance_pages(
         return customers, next_cursor
 
     # A row is one customer and one coin: a customer on two pages (with other coins on the second) keeps
-    # every coin, and only a (customer, coin) pair already yielded is dropped (SPEC §5, repeated rows).
+    # every coin, and only a (customer, coin) pair already yielded is dropped (repeated rows are dropped).
     yielded = _CustomerCoins()
     pages = cursor_pages(fetch, key=lambda c: str(need(c, "user_id", "Zoomex asset-balance")),
                          label="Zoomex asset-balance", max_items=max_items,
