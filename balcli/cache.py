@@ -1,4 +1,4 @@
-"""The user cache folder: what balcli may keep between runs and throw away at any time (SPEC §5).
+"""The user cache folder: what balcli may keep between runs and throw away at any time (README "Performance").
 
 ``$XDG_CACHE_HOME/balcli`` (else ``~/.cache/balcli``; ``~/Library/Caches/balcli`` on macOS,
 ``%LOCALAPPDATA%\\balcli\\Cache`` on Windows), mode 0700. It holds the shared rate-limiter state

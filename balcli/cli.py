@@ -17,6 +17,9 @@ DEBUG_FLAG = "--debug"
 
 
 def _print_error(message: str, hint: str | None) -> None:
+    from balcli.redaction import redact_url  # a proxy password in a URL never reaches a message
+
+    message, hint = redact_url(message), redact_url(hint) if hint else hint
     sys.stderr.write(f"balcli: error: {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
@@ -64,7 +67,61 @@ def _tolerate_narrow_encodings() -> None:
             reconfigure(errors="balcli-lookalike")
 
 
+class _Stderr:
+    """stderr that can never fail the run: when whatever reads it goes away (EPIPE) or it is closed, what is
+    written to it is dropped, fd 2 is pointed at /dev/null, and stdout and the exit status are unchanged (a
+    BrokenPipeError from stderr must never pass for a closed stdout)."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            self._lost()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            self._lost()
+
+    def _lost(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            if devnull != 2:
+                os.close(devnull)
+        except OSError:
+            pass
+        self._stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _guard_stderr() -> None:
+    """Started with stderr closed (``2>&-``): fd 2 gets /dev/null before anything can open a file or a socket
+    that would take number 2, and Python's ``sys.stderr`` (None then) becomes a real stream, so that no warning
+    or ``-v`` line ever lands in stdout (``print(file=None)`` writes to stdout)."""
+    try:
+        os.fstat(2)
+    except OSError:
+        try:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            if fd != 2:
+                os.dup2(fd, 2)
+                os.close(fd)
+        except OSError:
+            pass
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    sys.stderr = _Stderr(sys.stderr)  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
+    _guard_stderr()
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
         sys.stdout.write(f"balcli {__version__}\n")

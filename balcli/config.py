@@ -129,6 +129,21 @@ class Settings(NamedTuple):
 class _Raw(NamedTuple):
     data: dict[str, Any]
     lines: dict[tuple[str, ...], int]  # key path -> 1-based line, for error messages
+    # key path -> the value as written (before YAML typed it)
+    scalars: Mapping[tuple[str, ...], str] = MappingProxyType({})
+
+
+def refuse_aliases(text: str) -> None:
+    """ValueError naming the line of the first YAML anchor or alias: balcli's files never need them, and a
+    few hundred bytes of nested aliases (a "billion laughs" file) expand exponentially before any check.
+    Scanning the events is linear in the text; nothing is expanded."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise ValueError(f"line {line}: YAML anchors and aliases (&name, *name) are "
+                             "not allowed")
 
 
 def _compose(path: Path, text: str) -> _Raw:
@@ -142,6 +157,10 @@ def _compose(path: Path, text: str) -> _Raw:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
+        try:
+            refuse_aliases(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}", "write each value out in full (no &anchors or *aliases)") from None
         node = loader.get_single_node()  # one parse gives both the nodes (lines) and the data
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -153,12 +172,15 @@ def _compose(path: Path, text: str) -> _Raw:
     finally:
         loader.dispose()
     lines: dict[tuple[str, ...], int] = {}
+    scalars: dict[tuple[str, ...], str] = {}
 
     def walk(n: Any, prefix: tuple[str, ...]) -> None:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = prefix + (str(k.value),)
                 lines[key] = k.start_mark.line + 1
+                if isinstance(v, yaml.ScalarNode) and not v.style:
+                    scalars[key] = v.value
                 walk(v, key)
 
     walk(node, ())
@@ -166,16 +188,16 @@ def _compose(path: Path, text: str) -> _Raw:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config file must be a mapping of keys", "see config.example.yaml")
-    raw = _Raw(data, lines)
+    raw = _Raw(data, lines, scalars)
     _store(text, raw)
     return raw
 
 
 # The parsed text of the last config file read, in the cache folder (balcli.cache): the config holds no secret
-# (SPEC §3). The entry is used only for the very same text, so an edited file is always parsed again; data
-# that JSON cannot give back exactly (dates, non-string keys) is never cached.
+# (README "Configuration"). The entry is used only for the very same text, so an edited file is always parsed
+# again; data that JSON cannot give back exactly (dates, non-string keys) is never cached.
 CACHE_FILE = "config.json"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def _cached(text: str) -> _Raw | None:
@@ -190,7 +212,8 @@ def _cached(text: str) -> _Raw | None:
         saved = json.loads(entry)
         if saved["format"] != _CACHE_FORMAT or saved["text"] != text or not isinstance(saved["data"], dict):
             return None
-        return _Raw(saved["data"], {tuple(keypath): line for *keypath, line in saved["lines"]})
+        return _Raw(saved["data"], {tuple(keypath): line for *keypath, line in saved["lines"]},
+                    {tuple(keypath): value for *keypath, value in saved["scalars"]})
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -214,8 +237,9 @@ def _store(text: str, raw: _Raw) -> None:
     from balcli import cache
 
     lines = [[*keypath, line] for keypath, line in raw.lines.items()]
+    scalars = [[*keypath, value] for keypath, value in raw.scalars.items()]
     cache.write_text(CACHE_FILE, json.dumps({"format": _CACHE_FORMAT, "text": text, "data": raw.data,
-                                             "lines": lines}))
+                                             "lines": lines, "scalars": scalars}))
 
 
 def _fail(path: Path, raw: _Raw, keypath: tuple[str, ...], problem: str, hint: str) -> ConfigError:
@@ -250,6 +274,11 @@ def _check_value(path: Path, raw: _Raw, keypath: tuple[str, ...], value: Any,
     try:
         return option.check(value)
     except ValueError as exc:
+        written = raw.scalars.get(keypath)
+        if written is not None and ":" in written and isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 10:00 as a base-60 number (600): say so, and how to write it.
+            raise _fail(path, raw, keypath, f"{exc}: YAML read the unquoted {written} as the number {value} "
+                        "(base 60)", f'quote it: {keypath[-1]}: "{written}"') from None
         raise _fail(path, raw, keypath, f"{exc} (got {value!r})", "see config.example.yaml for every key") from None
 
 

@@ -278,19 +278,32 @@ def read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read credentials file {path}: {exc.strerror}",
                           "check its owner and permissions (chmod 600)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"credentials file {path} is not UTF-8 text",
+                          "fix it or remove it and run `balcli auth set ... --store file` again") from None
     simple = simple_mapping(text)
     if simple is not None:
         return simple
     import yaml
 
+    from balcli.config import refuse_aliases
+
     try:
+        refuse_aliases(text)
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # libyaml: faster
+    except ValueError as exc:
+        raise ConfigError(f"credentials file {path}: {exc}", "write each value out in full") from None
     except yaml.YAMLError:
         raise ConfigError(f"credentials file {path} is not valid YAML",
                           "fix it or remove it and run `balcli auth set`") from None
     if not isinstance(data, dict):
         raise ConfigError(f"credentials file {path} must map profiles to exchanges",
                           "see the README's Credentials section")
+    for profile, section in data.items():
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"credentials file {path}: profile {profile!r} must map exchanges to fields "
+                              f"(it is a {type(section).__name__})", "fix it, or remove the profile and run "
+                              "`balcli auth set ... --store file` again")
     return data
 
 
@@ -392,20 +405,36 @@ def stderr_note(verbose: int) -> Note | None:
 # -- private files (credentials store, token cache) ----------------------------------------------------
 
 def write_private(path: Path, text: str) -> None:
-    """Write atomically with mode 0600 in a 0700 directory: never readable by others, never half-written."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write atomically with mode 0600 in a 0700 directory: never readable by others, never half-written; a
+    failed write leaves the previous file as it was (``balcli.files``). ConfigError (exit 3) on failure."""
+    from balcli.files import atomic_write
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        atomic_write(path, text, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", "check that its folder exists, is "
+                          "writable and has free space; the previous file was left as it was") from None
+
+
+class _lock_or_fail:  # used as a context manager
+    """The lock for a read-modify-write of a credentials file; ConfigError (exit 3) when it cannot be taken
+    (a read-only or missing folder)."""
+
+    def __init__(self, path: Path) -> None:
+        from balcli.files import locked
+
+        self._cm = locked(path)
+        self._path = path
+
+    def __enter__(self) -> None:
+        try:
+            self._cm.__enter__()
+        except OSError as exc:
+            raise ConfigError(f"cannot write {self._path}: {exc.strerror or exc}", "check that its folder "
+                              "is writable (or choose another credentials_file in the config)") from None
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cm.__exit__(*exc)
 
 
 # -- OAuth token cache ----------------------------------------------------------------------------------
@@ -431,8 +460,11 @@ def cached_token(path: Path, client_id: str, now: float) -> str | None:
 
 
 def store_token(path: Path, client_id: str, access_token: str, expires_at: float) -> None:
-    write_private(path, json.dumps({"client_id": client_id, "access_token": access_token,
-                                    "expires_at": expires_at}))
+    """OSError when it cannot be written (the caller warns: a cache is not worth failing a run for)."""
+    from balcli.files import atomic_write
+
+    atomic_write(path, json.dumps({"client_id": client_id, "access_token": access_token,
+                                   "expires_at": expires_at}), 0o600)
 
 
 def forget_token(path: Path) -> None:
@@ -489,14 +521,15 @@ def store_file(exchange: str, profile: str, fields: Mapping[str, str], path: Pat
     """Save in the credentials file, keeping every other profile's and exchange's entries; returns the path."""
     import yaml
 
-    data = read_file(path) if path.exists() else {}
-    section = data.get(profile)
-    if not isinstance(section, dict):
-        section = {}
-    section[exchange] = complete_fields(exchange, fields)
-    data[profile] = section
-    header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
-    write_private(path, header + yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
+    with _lock_or_fail(path):  # read-modify-write: concurrent `auth set` runs must not lose an entry
+        data = read_file(path) if path.exists() else {}
+        section = data.get(profile)
+        if not isinstance(section, dict):
+            section = {}
+        section[exchange] = complete_fields(exchange, fields)
+        data[profile] = section
+        header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
+        write_private(path, header + yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
     return str(path)
 
 
@@ -519,15 +552,17 @@ def remove_file(exchange: str, profile: str, path: Path) -> str | None:
         return None
     import yaml
 
-    data = read_file(path)
-    section = data.get(profile)
-    if not isinstance(section, dict) or exchange not in section:
-        return None
-    del section[exchange]
-    if not section:
-        del data[profile]
-    header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
-    write_private(path, header + (yaml.safe_dump(data, sort_keys=True, default_flow_style=False) if data else ""))
+    with _lock_or_fail(path):
+        data = read_file(path)
+        section = data.get(profile)
+        if not isinstance(section, dict) or exchange not in section:
+            return None
+        del section[exchange]
+        if not section:
+            del data[profile]
+        header = "# balcli credentials (balcli auth set ... --store file). Keep this file mode 0600.\n"
+        write_private(path, header + (yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
+                                      if data else ""))
     return str(path)
 
 

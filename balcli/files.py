@@ -8,6 +8,18 @@ file is named ``.FILE.XXXXXXXX.tmp``: hidden, and not ``*.prom``, so the textfil
 
 The new file gets the mode of the file it replaces, or a new file's mode under the umask (``0666 & ~umask``, as
 the shell's ``>`` would create it), not ``mkstemp``'s 0600.
+
+balcli's own files (credentials file, token cache, config file) use the smaller helpers below, so that nothing is
+ever lost:
+
+- ``private_dir(path)``: create a folder (and every missing parent) mode 0700: secrets and caches live there.
+- ``atomic_write(path, data, mode=0o600)``: a temporary file in the same folder, fsynced, then ``os.replace``:
+  readers see the old file or the new one, never half of one; a failed write (full disk, read-only folder)
+  leaves the previous file exactly as it was and no temporary file behind. Raises ``OSError``.
+- ``locked(path)``: an exclusive ``flock`` on ``<folder>/.<name>.lock`` for a read-modify-write, so that
+  concurrent runs (``auth set`` for two exchanges at once) never lose each other's update.
+
+Callers turn ``OSError`` into their own error (exit 3 for balcli's own files).
 """
 
 from __future__ import annotations
@@ -78,3 +90,69 @@ def atomic_output(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> I
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# -- balcli's own files: private folders, atomic writes, locks -----------------------------------
+
+def private_dir(path: Path) -> None:
+    """``path`` and each missing parent created mode 0700 (``Path.mkdir(parents=True)`` gives parents the
+    umask's mode, 0755 as a rule). Existing folders are left as they are."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(folder, 0o700)  # the umask may have taken bits away; never added any
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module docstring); the folder is created 0700."""
+    private_dir(path.parent)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(raw):x}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of ``path`` (a lock file beside it, mode 0600)."""
+    private_dir(path.parent)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; the atomic replace still holds
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,4 +1,4 @@
-"""The local history of recorded runs (SPEC §11): one SQLite file, boring on purpose.
+"""The local history of recorded runs: one SQLite file, boring on purpose (the README's History section).
 
 ``--record`` stores a run's rows and the run itself; ``balcli history`` and ``balcli diff`` read them back. The file
 is ``history_db`` in the config (env ``BALCLI_HISTORY_DB``), by default ``<user data dir>/balcli/history.sqlite3``

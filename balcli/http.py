@@ -38,6 +38,12 @@ from balcli.redaction import redact_headers, redact_query, redact_text
 
 USER_AGENT = f"balcli/{__version__}"
 BODY_LOG_LIMIT = 4000
+# The largest answer (after gzip/deflate decoding) balcli reads: far above any real page (the largest, a
+# 1,000-customer broker page, is under 1 MiB), low enough that a hostile or broken server (a gzip bomb, an
+# endless chunked body) cannot exhaust memory. A larger answer ends the run with exit 7.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+READ_CHUNK = 16 * 1024  # raw bytes per read: a chunk of gzip decodes to at most ~16 MiB
+
 Params = list[tuple[str, Any]]
 
 
@@ -68,6 +74,10 @@ class Answer(NamedTuple):
         """The body as JSON with every non-integer number as an exact Decimal, or ResponseError (exit 7)."""
         try:
             return json.loads(self.text, parse_float=Decimal, parse_constant=_not_json)
+        except RecursionError:
+            raise ResponseError(f"{self.api.label} answered HTTP {self.status} with JSON nested too deeply to read",
+                                "the API or a proxy in between is misbehaving; retry later or check the base URL"
+                                ) from None
         except ValueError:
             kind = "an HTML page" if _looks_html(self.text) else "invalid JSON"
             raise ResponseError(f"{self.api.label} answered HTTP {self.status} with {kind}: {snippet(self)}",
@@ -170,6 +180,7 @@ class HttpClient:
                 s.auth = _signed_by_the_api  # else requests reads ~/.netrc for every request (time), and an
                 # entry for an API host would replace the Authorization header the Api set (Cryptofuse's bearer)
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+                adapter.poolmanager.pool_classes_by_scheme = _watched_pools()
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
                 self._session = s
@@ -188,7 +199,8 @@ class HttpClient:
         """The run's one limiter for ``bucket`` (an API, or one endpoint family of it): every request and every
         page worker of that bucket waits on it, and a 429's pause holds them all. With ``key`` (the identity of
         the budget: ``Api.limit_identity()``, a hash), its slots are shared with every other balcli process
-        spending that budget, through the user cache folder (SPEC §5); without a usable folder, a -v note."""
+        spending that budget, through the user cache folder (README "When things go wrong"); without a usable
+        folder, a -v note."""
         with self._lock:
             if bucket not in self._limiters:
                 shared = None
@@ -266,7 +278,10 @@ class HttpClient:
                 waited += extra
             if self._cancelled.is_set():
                 raise Interrupted("cancelled: the run is ending")
+            if limiter is not None:  # a 429 another worker received after our acquire() binds us too
+                waited += limiter.wait_held()
             prepared = api.prepare(method, path, params, self.now_ms(api))
+            self.add_secrets(api.secrets())  # what the request derived from a secret (CoinW's constant sign)
             try:
                 answer = self._send(api, prepared, attempt, waited, limiter)
                 api.observe(answer)
@@ -302,16 +317,33 @@ class HttpClient:
 
     def _send(self, api: Api, p: Prepared, attempt: int, waited: float,
               limiter: RateLimiter | None = None) -> Answer:
+        """One request with an overall deadline: connect, headers and the whole body within ``timeout`` (a
+        watchdog shuts the socket at the deadline, so a server that drips its body or never ends a chunked
+        one cannot stretch a run), and at most ``MAX_ANSWER_BYTES`` of decoded body."""
         import requests
+        from urllib3.util import Timeout
 
         query = p.query if isinstance(p.query, str) else urlencode(p.query)
         url = f"{p.url}?{query}" if query else p.url
         started = time.monotonic()
         if limiter is not None:
             limiter.sent()
+        watch = _Watch()
+        _WATCHED.current = watch
+        timer = threading.Timer(self.timeout, watch.expire)
+        timer.daemon = True
+        timer.start()
         try:
-            r = self.session.request(p.method, url, headers=p.headers, data=p.body, timeout=self.timeout,
-                                     allow_redirects=False)
+            try:
+                r = self.session.request(p.method, url, headers=p.headers, data=p.body,
+                                         timeout=Timeout(total=self.timeout), allow_redirects=False, stream=True)
+                if r.status_code == 429 and limiter is not None:  # hold every worker now, not after the body
+                    limiter.hold(min(retry_after_seconds(r.headers) or self.RATE_LIMIT_BACKOFF_BASE,
+                                     self.MAX_RETRY_AFTER))
+                text = self._read_body(api, r, watch)
+            finally:
+                timer.cancel()
+                _WATCHED.current = None
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                 requests.exceptions.MissingSchema, requests.exceptions.InvalidHeader, UnicodeError) as exc:
             # A request that cannot even be built: a retry cannot help, and it is not the network's fault.
@@ -319,17 +351,57 @@ class HttpClient:
             self._log_request(p, query, None, started, attempt, waited, None)
             raise ConfigError(f"cannot send a request to {api.label} at {api.base_url}: the URL or a header "
                               f"value is not valid ({type(exc).__name__})", self.hints["bad_request"]) from None
-        except requests.Timeout:
+        except (requests.Timeout, _Expired):
             self._log_request(p, query, None, started, attempt, waited, None)
-            raise NetworkError(f"{api.label} did not answer within {self.timeout:g} s",
+            raise NetworkError(f"{api.label} did not answer within {self.timeout:g} s "
+                               "(connect and the whole answer)",
                                self.hints["timeout"]) from None
         except requests.RequestException as exc:
             self._log_request(p, query, None, started, attempt, waited, None)
+            if watch.expired:
+                raise NetworkError(f"{api.label} did not answer within {self.timeout:g} s "
+                               "(connect and the whole answer)",
+                                   self.hints["timeout"]) from None
             raise NetworkError(f"cannot reach {api.label} at {api.base_url}: {_reason(exc)}",
                                self.hints["unreachable"]) from None
-        text = r.text
         self._log_request(p, query, r.status_code, started, attempt, waited, text)
         return Answer(r.status_code, r.headers, text, api)
+
+    def _read_body(self, api: Api, r: Any, watch: _Watch) -> str:
+        """The decoded body, read in chunks under the deadline and the size cap; the connection goes back to
+        the pool (keep-alive) once the body is read in full."""
+        import requests
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in r.raw.stream(READ_CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    r.raw.close()  # drop the connection: the rest of the body is never read
+                    raise ResponseError(
+                        f"{api.label} sent an answer larger than {MAX_ANSWER_BYTES // 2**20} MiB (decoded); "
+                        "balcli stopped reading it",
+                        "the API or a proxy in between is misbehaving; check the base URL and retry later")
+                if watch.expired:
+                    raise _Expired
+                chunks.append(chunk)
+        except (Urllib3Error, OSError) as exc:
+            r.raw.close()
+            if watch.expired:
+                raise _Expired from None
+            raise requests.exceptions.ConnectionError(exc) from None
+        except BaseException:
+            r.raw.close()
+            raise
+        if watch.expired:
+            r.raw.close()
+            raise _Expired
+        r._content = b"".join(chunks)
+        r._content_consumed = True
+        r.close()  # body consumed: releases the connection to the pool, it is not closed
+        return r.text
 
     def _log_request(self, p: Prepared, query: str, status: int | None, started: float, attempt: int,
                      waited: float, text: str | None) -> None:
@@ -382,6 +454,67 @@ def _signed_by_the_api(request: Any) -> Any:
     return request
 
 
+# -- the deadline watchdog ------------------------------------------------------------------------------
+
+class _Expired(Exception):
+    """The request's overall deadline passed (the watchdog shut its socket)."""
+
+
+class _Watch:
+    """One request's watchdog state: the connection it uses (recorded by the pool) and whether time ran out."""
+
+    __slots__ = ("conn", "expired", "lock")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.expired = False
+        self.lock = threading.Lock()
+
+    def attach(self, conn: Any) -> None:
+        with self.lock:
+            self.conn = conn
+            late = self.expired
+        if late:
+            _shut(conn)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            conn = self.conn
+        if conn is not None:
+            _shut(conn)
+
+
+def _shut(conn: Any) -> None:
+    """Wake a read blocked on ``conn`` (from another thread): shutting the socket makes it return at once."""
+    import socket
+
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+_WATCHED = threading.local()  # .current: the _Watch of the request this thread is sending
+
+
+def _watched_pools() -> dict[str, type]:
+    """urllib3 pool classes that hand each connection they give out to the sending thread's watchdog."""
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def _get_conn(self: Any, timeout: float | None = None) -> Any:
+        conn = type(self).__mro__[1]._get_conn(self, timeout)  # type: ignore[attr-defined]
+        watch = getattr(_WATCHED, "current", None)
+        if watch is not None:
+            watch.attach(conn)
+        return conn
+
+    return {"http": type("WatchedHTTPConnectionPool", (HTTPConnectionPool,), {"_get_conn": _get_conn}),
+            "https": type("WatchedHTTPSConnectionPool", (HTTPSConnectionPool,), {"_get_conn": _get_conn})}
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     m = re.search(r"\[Errno -?\d+\] ([^')\]\"]+)", text) or re.search(
@@ -411,20 +544,28 @@ def retry_after_seconds(headers: Any, wall: Callable[[], float] | None = None) -
     if not value:
         return None
     try:
-        return max(0.0, float(value))  # float-ok: seconds, not an amount
+        seconds = float(value)  # float-ok: seconds, not an amount
     except ValueError:
         pass
+    else:  # "inf", "1e400", "nan": no usable pause (a huge one still ends the run, exit 5)
+        return min(max(0.0, seconds), MAX_PAUSE) if seconds == seconds else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return min(max(0.0, when.timestamp() - (wall or time.time)()), MAX_PAUSE)
+    except (TypeError, ValueError, OverflowError, IndexError, OSError):
         return None
-    return max(0.0, when.timestamp() - (wall or time.time)())
+
+
+MAX_PAUSE = 366 * 86400.0  # a Retry-After or ban beyond a year is read as a year (a date can still be written)
 
 
 def until_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    until = time.gmtime(time.time() + seconds)
+    try:
+        until = time.gmtime(time.time() + min(seconds, MAX_PAUSE))
+    except (OverflowError, ValueError, OSError):
+        return ""
     return f" until {time.strftime('%Y-%m-%dT%H:%M:%SZ', until)}"
 
 

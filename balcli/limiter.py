@@ -31,6 +31,7 @@ class RateLimiter:
         self._clock = clock or time.monotonic
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._next = 0.0
+        self._held = 0.0  # no request may leave before this moment (a 429's Retry-After)
         self._lock = threading.Lock()
         self.shared = shared
         self.bucket = bucket
@@ -54,11 +55,26 @@ class RateLimiter:
                 self.shared.push(self.bucket, self.interval)
 
     def hold(self, seconds: float) -> None:
-        """Push every later request back (after a 429 with Retry-After, for instance), in every process."""
+        """Push every later request back (after a 429 with Retry-After, for instance), in every process, including
+        workers that already passed ``acquire()``: they wait in ``wait_held()`` right before sending."""
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            until = self._clock() + seconds
+            self._next = max(self._next, until)
+            self._held = max(self._held, until)
             if self.shared is not None:
                 self.shared.push(self.bucket, seconds)
+
+    def wait_held(self) -> float:
+        """Wait out a hold that began after this worker's ``acquire()``; the seconds waited."""
+        waited = 0.0
+        for _ in range(3):  # a hold extended meanwhile (another 429) is waited out too, a bounded number of times
+            with self._lock:
+                wait = self._held - self._clock()
+            if wait <= 0:
+                break
+            self._sleep(wait)
+            waited += wait
+        return waited
 
 
 class SharedSlots:

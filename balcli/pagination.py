@@ -116,9 +116,14 @@ class SeenKeys:
 
 def cursor_pages(
     fetch: Callable[[str | None], tuple[list[T], str | None]], *, key: Key[T], label: str,
-    max_items: int | None = None, on_page: OnPage = _ignore,
+    max_items: int | None = None, on_page: OnPage = _ignore, keep_repeats: bool = False,
 ) -> Iterator[list[T]]:
-    """Follow ``next`` cursors from ``fetch(None)`` until an empty/absent cursor; yield deduplicated pages."""
+    """Follow ``next`` cursors from ``fetch(None)`` until an empty/absent cursor; yield deduplicated pages.
+
+    Only ``None`` and ``""`` end the run: any other cursor that is not a string (``0``, ``{}``, ``[]``) is a
+    malformed answer (exit 7), never taken for "no more pages". ``keep_repeats``: items whose key an earlier
+    page held are yielded too (not counted as new rows), for a caller that merges them (a broker customer whose
+    coins span two pages)."""
     seen_cursors: set[str] = set()
     seen_keys = SeenKeys()
     cursor: str | None = None
@@ -126,7 +131,16 @@ def cursor_pages(
     while True:
         items, next_cursor = fetch(cursor)
         pages += 1
+        if next_cursor is not None and not isinstance(next_cursor, str):
+            raise ResponseError(f"{label}: the next cursor is not a string ({type(next_cursor).__name__} "
+                                f"{str(next_cursor)[:40]!r}) after {pages} pages, {rows} rows",
+                                "the API's paging is malformed (or a proxy altered the answer); the run is not "
+                                "complete, run again later or with -vv to see the answer")
         fresh = _fresh(items, [key(item) for item in items], seen_keys)
+        repeats: list[T] = []
+        if keep_repeats and len(fresh) < len(items):
+            kept = {id(item) for item in fresh}
+            repeats = [item for item in items if id(item) not in kept]
         barren = 0 if fresh else barren + 1
         if barren > MAX_BARREN_PAGES:
             raise ResponseError(f"{label}: {barren} pages in a row brought no new rows (after {pages} pages, "
@@ -136,7 +150,7 @@ def cursor_pages(
             fresh = fresh[: max_items - rows]
         rows += len(fresh)
         on_page(pages, rows, None)
-        yield fresh
+        yield fresh + repeats if repeats else fresh
         if not next_cursor or (max_items is not None and rows >= max_items):
             return
         if next_cursor in seen_cursors or next_cursor == cursor:

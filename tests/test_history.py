@@ -1,4 +1,4 @@
-"""The local history (SPEC §11): ``--record`` on the source commands, ``balcli history``, ``balcli diff`` and the
+"""The local history (the README's History section): ``--record`` on the source commands, ``balcli history``, ``balcli diff`` and the
 sandbox's ``--epoch`` that gives them something to show. Everything runs in-process against the sandbox; the
 history file lives in the test's own ``XDG_DATA_HOME`` (conftest)."""
 

@@ -127,7 +127,7 @@ def test_one_session_with_the_versioned_user_agent_and_the_timeout_on_every_requ
     assert len(rsps.calls) == 3
     for call in rsps.calls:
         assert call.request.headers["User-Agent"].startswith(f"balcli/{__version__} ")
-        assert call.request.req_kwargs["timeout"] == 3.5
+        assert call.request.req_kwargs["timeout"].total == 3.5  # connect + whole body (the deadline)
 
 
 def test_params_are_sent_in_order_and_the_answer_is_checked(rsps):

@@ -166,7 +166,7 @@ def test_every_credentials_path_of_a_one_page_run_stays_cheap(sandbox, sandbox_e
 
 def test_a_keyring_backend_chosen_in_the_environment_still_wins_over_the_file(sandbox, sandbox_env, headless,
                                                                             config_dir, tmp_path):
-    """SPEC §3's order env > keyring > file holds when keyring has a backend only keyring knows of."""
+    """README "Credentials"'s order env > keyring > file holds when keyring has a backend only keyring knows of."""
     from balcli.sandbox import DEMO_CREDENTIALS
 
     credentials.store_file("zoomex", "default", {"api_key": "wrong-key-0000000001", "api_secret": "wrong"},

@@ -1,4 +1,4 @@
-"""Rate limits shared across processes (SPEC §5, issue 14): every balcli process spending one API key's budget
+"""Rate limits shared across processes (README "Performance", issue 14): every balcli process spending one API key's budget
 takes its slots from one lock-protected file in the user cache folder, so back-to-back runs are paced, not
 refused; a lock left by anyone never blocks, and an unusable cache folder falls back to per-process pacing
 with a -v note. Pacing is checked in the sandbox's request log (no refusals, the spacing), never as timings."""

@@ -4,7 +4,15 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
+from balcli.commands.common import (
+    CommonOptions,
+    Run,
+    common_options,
+    field_views,
+    is_uid,
+    recordable,
+    validate_fields,
+)
 from balcli.errors import UsageError
 from balcli.views import BROKER, BROKER_MAX_PAGE_SIZE, BROKER_TOTAL
 
@@ -42,7 +50,7 @@ def broker(
 ) -> None:
     view = BROKER_TOTAL if total else BROKER
     validate_fields(common, view)
-    if uid is not None and not uid.strip().isdigit():
+    if uid is not None and not is_uid(uid):
         raise UsageError(f"--uid {uid!r} is not a UID", "a Zoomex UID is a number such as 101479471")
     if coin is not None and not coin.strip().isalnum():
         raise UsageError(f"--coin {coin!r} is not a coin code", "give a code such as USDT or BTC")

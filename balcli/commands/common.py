@@ -324,6 +324,13 @@ class Run:
             except BrokenPipeError:
                 # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
                 raise StdoutClosed from None
+            except OSError as exc:  # a full disk (/dev/full), a quota, an I/O error: the output is incomplete
+                from balcli.errors import ConfigError
+
+                _drop_stdout()
+                raise ConfigError(f"cannot write the output: {exc.strerror or type(exc).__name__}",
+                                  "check free space and where stdout goes; the output written so far is "
+                                  "incomplete") from None
             return
         from balcli.errors import ConfigError
         from balcli.files import atomic_output
@@ -464,7 +471,8 @@ def _recorder(ctx: typer.Context, run: Run) -> Any:
 
 
 def sandbox_epoch() -> int:
-    """``BALCLI_SANDBOX_EPOCH``: the day the ``--sandbox`` demo data has moved on to (SPEC §7); 0 when unset."""
+    """``BALCLI_SANDBOX_EPOCH``: the day the ``--sandbox`` demo data has moved on to (the README's sandbox
+    section); 0 when unset."""
     text = os.environ.get("BALCLI_SANDBOX_EPOCH", "").strip()
     if not text:
         return 0
@@ -515,8 +523,28 @@ def _check_url(url: str) -> str:
     try:
         return check_url(url)
     except ValueError as exc:
-        raise UsageError(f"--base-url {url!r} is not a usable http(s) URL: it {exc}",
+        from balcli.redaction import redact_url
+
+        raise UsageError(f"--base-url {redact_url(url)!r} is not a usable http(s) URL: it {exc}",
                          "give e.g. --base-url https://api.example.com or http://127.0.0.1:8080") from None
+
+
+def _drop_stdout() -> None:
+    """Point fd 1 at /dev/null and drop what Python still holds for it: the exit flush must not fail again
+    (that would turn the clear error into exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def is_uid(text: str) -> bool:
+    """A UID as exchanges write them: 1 to 20 ASCII digits (``isdigit`` also takes ``²`` and Arabic-Indic
+    digits, and ``int`` refuses more than 4,300 digits)."""
+    value = text.strip()
+    return value.isascii() and value.isdigit() and len(value) <= 20
 
 
 def isatty(stream: Any) -> bool:

@@ -83,6 +83,8 @@ def config_path(ctx: typer.Context) -> None:
 
 @common_options
 def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
+    from balcli.redaction import redact_url
+
     validate_fields(common, VIEW)
     run = Run.start(ctx, common, NAMES[0])
     if common.base_url:
@@ -91,7 +93,7 @@ def config_show(ctx: typer.Context, *, common: CommonOptions) -> None:
     for key, value, origin in run.settings.rows():
         if key.endswith(".rate_limit") and value == "":
             value = "the command's documented rate"
-        rows.append({"key": key, "value": value, "origin": origin})
+        rows.append({"key": key, "value": redact_url(value), "origin": origin})  # a proxy password in a URL
     run.render([rows], VIEW)
 
 
@@ -110,16 +112,25 @@ def config_init(
         raise ConfigError(f"{path} already exists; not overwriting it",
                           "edit it, or run `balcli config init --force` to replace it (the old file is kept as "
                           f"{path.name}.bak)")
+    from balcli.files import atomic_write, locked
+
+    backup = None
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        backup = None
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            os.replace(path, backup)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with locked(path):
+            # The new file is written in full (fsynced) before anything is touched: a failure (full disk,
+            # read-only folder) leaves the old file exactly as it was, and no temporary file behind.
+            old = path.read_bytes() if path.exists() else None
+            staged = path.with_name(f".{path.name}.new")
+            atomic_write(staged, text, 0o644)  # the part that needs space: done before the old file is touched
+            try:
+                if old is not None:
+                    backup = path.with_name(path.name + ".bak")
+                    atomic_write(backup, old, 0o600)
+                os.replace(staged, path)
+            finally:
+                staged.unlink(missing_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}", "check the directory's permissions, or "
-                          "choose another file with --config") from None
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", "check that the folder is writable and "
+                          "has free space (the previous file, if any, was left as it was), or choose another "
+                          "file with --config") from None
     print(f"balcli: wrote {path}" + (f" (the old file is now {backup})" if backup else ""), file=sys.stderr)

@@ -1,6 +1,6 @@
 """``balcli history runs | show | trend | prune | path`` and ``balcli diff VIEW``: reading the local history that
-``--record`` writes (SPEC §11; the store is ``balcli.history``, imported only inside the commands: sqlite3 costs
-start-up time)."""
+``--record`` writes (the README's History section; the store is ``balcli.history``, imported only inside the
+commands: sqlite3 costs start-up time)."""
 
 
 import functools

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from balcli.commands.common import CommonOptions, Run, common_options, field_views, recordable, validate_fields
+from balcli.commands.common import (
+    CommonOptions,
+    Run,
+    common_options,
+    field_views,
+    is_uid,
+    recordable,
+    validate_fields,
+)
 from balcli.errors import UsageError
 from balcli.timeparse import parse_offset, parse_when
 from balcli.views import INVITEES, INVITEES_MAX_PAGE_SIZE
@@ -66,7 +74,7 @@ def invitees(
     validate_fields(common, INVITEES)
     uid_value = None
     if uid is not None:
-        if not uid.strip().isdigit():
+        if not is_uid(uid):
             raise UsageError(f"--uid {uid!r} is not a UID", "a CoinW UID is a number such as 12345678")
         uid_value = int(uid.strip())
     if tz is not None:

@@ -216,4 +216,9 @@ def account_snapshot(sb: Sandbox, req: Request) -> Reply:
     return json_reply(200, {"code": 200, "msg": "", "snapshotVos": vos}, hdr)
 
 
-ROUTES = {PATH: account_snapshot, TIME_PATH: server_time}
+def ping(sb: Sandbox, req: Request) -> Reply:
+    """``GET /api/v3/ping``: ``{}`` (python-binance's constructor calls it)."""
+    return json_reply(200, {})
+
+
+ROUTES = {PATH: account_snapshot, TIME_PATH: server_time, "/api/v3/ping": ping}

@@ -43,8 +43,9 @@ def sign_md5(secret: str, params: list[tuple[str, str]]) -> tuple[str, str]:
     return text, hashlib.md5(text.encode()).hexdigest().upper()
 
 
-def error(code: int, msg: str, **kw: Any) -> Reply:
-    return json_reply(200, {"code": code, "msg": msg, "data": None, "success": False, "failed": True}, **kw)
+def error(code: int, msg: str, *, key: str = "msg", **kw: Any) -> Reply:
+    """CoinW's error envelope; ``key="message"`` for the bodies that use that name (docs/apis/coinw-spot.md)."""
+    return json_reply(200, {"code": code, key: msg, "data": None, "success": False, "failed": True}, **kw)
 
 
 def success(data: Any) -> Reply:
@@ -81,7 +82,7 @@ def private(sb: Sandbox, req: Request) -> Reply:
         return html_reply(405)
     command = req.param("command")
     if command not in COMMANDS:
-        return error(-3, f"invalid parameter: command {command!r} is not supported")
+        return error(-3, f"invalid parameter: command {command!r} is not supported", key="message")
     api_key = req.param("api_key")
     if not api_key or api_key not in sb.accounts:
         return error(6000, "authentication error: api_key does not exist")

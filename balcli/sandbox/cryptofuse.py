@@ -35,7 +35,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from .core import Reply, Request, html_reply, json_reply, paging_faults, parse_int, retry_after_seconds
 
@@ -93,6 +93,8 @@ def issue_token(sb: Sandbox, req: Request) -> Reply:
     if auth[:6].lower() == "basic ":
         try:
             client_id, _, client_secret = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
+            # RFC 6749 §2.3.1: the id and secret are form-url-encoded before the Basic encoding
+            client_id, client_secret = unquote_plus(client_id), unquote_plus(client_secret)
         except (binascii.Error, UnicodeDecodeError, ValueError):
             client_id = None
     elif "client_id" in form:
@@ -128,7 +130,7 @@ def _authorize(sb: Sandbox, req: Request, needed: tuple[str, ...]) -> Reply | st
     """The token owner, or the 401/403/429 reply."""
     auth = req.header("Authorization") or ""
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    hdr = [("WWW-Authenticate", 'Bearer realm="api"')]
+    hdr = [("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"')]  # RFC 6750 §3
     if token in sb.static_tokens:
         owner, scopes = f"static:{token[:8]}", set(sb.static_tokens[token].split())
     else:
@@ -142,7 +144,9 @@ def _authorize(sb: Sandbox, req: Request, needed: tuple[str, ...]) -> Reply | st
     missing = [s for s in needed if s not in scopes]
     if missing:
         return _error(403, "permission_denied", "You do not have permission to perform this action.",
-                      {"required_scopes": list(needed)})
+                      {"required_scopes": list(needed)},
+                      headers=[("WWW-Authenticate", f'Bearer realm="api", error="insufficient_scope", '
+                                                    f'scope="{" ".join(needed)}"')])
     if sb.rate_limits:
         wait = sb.limiter("cryptofuse").acquire(owner)
         if wait is not None:

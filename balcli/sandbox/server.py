@@ -324,6 +324,9 @@ class Sandbox:
         query = parse_qsl(raw_query, keep_blank_values=True)
         route = ROUTES.get(path)
         api = route[0] if route else _api_for_path(path)
+        lower = {k.lower() for k in headers}
+        if route is None and api == "binance" and "api_key" in lower and "x-mbx-apikey" not in lower:
+            api = "coinw_affiliate"  # /api/v3/ is shared; CoinW's own headers say whose wrong path it is
         applied: list[str] = []
 
         def take(kind: str) -> dict[str, Any] | None:

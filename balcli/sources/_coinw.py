@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from balcli.errors import RateLimitError, ResponseError
-from balcli.http import Answer, snippet
+from balcli.http import Answer, retry_after_seconds, snippet, until_text
 from balcli.sources._envelope import IP_HINT, KEY_HINT, auth_error
 
 
@@ -36,3 +36,14 @@ def rate_limited(label: str, code: str, msg: str | None) -> RateLimitError:
     return RateLimitError(f"{label} rate limit reached", "wait half a minute and run again; lower coinw "
                           "rate_limit in the config if another client shares this key", api_code=code,
                           api_message=msg, retry_after=RATE_LIMIT_PAUSE)
+
+
+def too_many(answer: Answer) -> None:
+    """HTTP 429 from CoinW: its Retry-After when it sends one, else the same 30 s pause as code 29001 (CoinW
+    asks for at least that much back-off, and turns repeated errors into bans), not the generic 1-8 s."""
+    if answer.status == 429:
+        retry = retry_after_seconds(answer.headers)
+        raise RateLimitError(f"{answer.api.label} rate limit reached (HTTP 429)",
+                             f"wait{until_text(retry) or ' half a minute'} and run again; lower coinw rate_limit in "
+                             "the config if another client shares this key",
+                             retry_after=retry if retry else RATE_LIMIT_PAUSE)

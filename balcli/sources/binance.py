@@ -201,10 +201,13 @@ def account_snapshot(client: HttpClient, api: BinanceApi, kind: str, *, window: 
 
 def _update_ms(vo: Any) -> int:
     value = need(vo, "updateTime", "Binance accountSnapshot snapshotVos[]")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_EPOCH_MS:
         raise ResponseError(f"Binance accountSnapshot snapshotVos[]: 'updateTime' is not epoch milliseconds "
                             f"({value!r})", "run with -vv to see the answer")
     return value
+
+
+MAX_EPOCH_MS = 253402300800000  # 10000-01-01T00:00:00Z: past the last time a date can be written
 
 
 def snapshot_rows(vos: list[dict], kind: str, positions: bool = False) -> Iterator[list[dict]]:

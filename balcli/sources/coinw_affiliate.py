@@ -13,7 +13,7 @@ from typing import Any
 
 from balcli import exchanges, signing, views
 from balcli.amounts import amount_text
-from balcli.errors import ClockSkewError, ResponseError
+from balcli.errors import ClockSkewError, ResponseError, UsageError
 from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure, snippet
 from balcli.pagination import OnPage, Warn, indexed_pages
 from balcli.sources import Link, _coinw
@@ -71,10 +71,19 @@ class CoinwAffiliateApi(Api):
 def wire_time(when: datetime, zone: tzinfo, *, end: bool) -> str:
     """An aware datetime as CoinW's ``yyyy-MM-dd HH:mm:ss`` in ``zone``, to whole seconds without widening
     the window: a start rounds up, an end rounds down (CoinW's times have one-second resolution)."""
-    local = when.astimezone(zone)
+    try:
+        local = when.astimezone(zone)
+    except OverflowError:
+        raise UsageError(f"{when.isoformat()} is outside the years 1-9999 at UTC{local_offset(zone)}",
+                         "give a later --start / an earlier --end") from None
     if local.microsecond:
         local = local.replace(microsecond=0) + (timedelta(0) if end else timedelta(seconds=1))
     return local.strftime(TIME_FORMAT)
+
+
+def local_offset(zone: tzinfo) -> str:
+    offset = zone.utcoffset(None)
+    return "" if offset is None else datetime(2000, 1, 1, tzinfo=zone).strftime("%z")
 
 
 def iso_from_wire(text: str, zone: tzinfo) -> str:
@@ -112,9 +121,9 @@ def _time(obj: Any, key: str, zone: tzinfo) -> str | None:
     try:
         if isinstance(value, str):
             return iso_from_wire(value, zone)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01 00:00:00 at +08:00 is before year 1 in UTC
         pass
-    raise ResponseError(f"{WHERE}: '{key}' is not a yyyy-MM-dd HH:mm:ss time ({value!r})",
+    raise ResponseError(f"{WHERE}: '{key}' is not a yyyy-MM-dd HH:mm:ss time in years 1-9999 ({value!r})",
                         "run with -vv to see the answer")
 
 
@@ -190,6 +199,7 @@ def check_coinw_affiliate(answer: Answer) -> Any:
     """CoinW affiliate (futures-style): ``code`` "0" is success."""
     label = answer.api.label
     _coinw.unauthorized(answer)
+    _coinw.too_many(answer)
     http_failure(answer)
     body = answer.json()
     code = _coinw.code_of(answer, body)

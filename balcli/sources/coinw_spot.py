@@ -35,6 +35,7 @@ class CoinwSpotApi(Api):
         self.base_url = base_url
         self._key = api_key
         self._secret = api_secret
+        self._signs: set[str] = set()
 
     def prepare(self, method: str, path: str, params: list[tuple[str, Any]], now_ms: int) -> Prepared:
         business = [(k, v) for k, v in params if k != "command"]
@@ -42,6 +43,9 @@ class CoinwSpotApi(Api):
         pairs = signing.coinw_spot_request(command, dict(business), api_key=self._key, secret=self._secret)
         signed = signing.coinw_spot_string(dict(business), api_key=self._key, secret=self._secret)
         signed = signed[: signed.rindex("secret_key=")] + "secret_key=***"
+        # The sign is a constant MD5 over the key, the parameters and the secret: replayable, and open to
+        # offline guessing of the secret. It is a secret of its own wherever a server echoes it.
+        self._signs.update(str(v) for k, v in pairs if k == "sign")
         # CoinW's own demo sends an empty body with this content type (docs/apis/coinw-spot.md, "Parameters").
         return Prepared(method, self.base_url + path, pairs, {"Content-Type": "application/json"},
                         log_note=f"signed: {signed}")
@@ -50,7 +54,7 @@ class CoinwSpotApi(Api):
         return check_coinw_spot(answer)
 
     def secrets(self) -> Iterable[str]:
-        return (self._secret, self._key)
+        return (self._secret, self._key, *self._signs)
 
     def limit_identity(self) -> str | None:
         """Per UID: every process using this key on this host."""
@@ -138,6 +142,7 @@ def check_coinw_spot(answer: Answer) -> Any:
     """CoinW spot: ``code`` "200" (string) is success; an empty answer means no assets."""
     label = answer.api.label
     _coinw.unauthorized(answer)
+    _coinw.too_many(answer)
     http_failure(answer)
     if answer.status == 200 and not answer.text.strip():
         return {}

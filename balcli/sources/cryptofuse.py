@@ -77,7 +77,8 @@ class TokenEndpoint(Api):
         return check_cryptofuse_token(answer)
 
     def secrets(self) -> Iterable[str]:
-        return (self._secret,)
+        # The Basic value too: base64 of "id:secret" would give the secret away to anyone who decodes it.
+        return (self._secret, signing.basic_auth(self._id, self._secret).split(" ", 1)[1])
 
 
 class Session:
@@ -259,7 +260,11 @@ def utc_text(value: str, where: str) -> str:
                 return value[: -len(suffix)] + "Z"
         if parsed.tzinfo is None:
             return value + "Z"
-    utc = parsed.astimezone(timezone.utc)
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+08:00 is before year 1 in UTC
+        raise ResponseError(f"{where}: 'timestamp' is outside the years 1-9999 in UTC ({value!r})",
+                            "run with -vv to see the answer") from None
     micro = utc.microsecond
     frac = "" if not micro else f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"

@@ -96,13 +96,51 @@ def asset_balance_pages(
                              limiter=limiter)
         customers = need_list(result, "list", "Zoomex asset-balance")
         next_cursor = result.get("next_cursor") if isinstance(result, dict) else None
-        return customers, next_cursor or None
+        return customers, next_cursor
 
+    # A row is one customer and one coin: a customer on two pages (with other coins on the second) keeps
+    # every coin, and only a (customer, coin) pair already yielded is dropped (repeated rows are dropped).
+    yielded = _CustomerCoins()
     pages = cursor_pages(fetch, key=lambda c: str(need(c, "user_id", "Zoomex asset-balance")),
                          label="Zoomex asset-balance", max_items=max_items,
-                         on_page=on_page or (lambda *_: None))
+                         on_page=on_page or (lambda *_: None), keep_repeats=True)
     for customers in pages:
-        yield [row for customer in customers for row in customer_rows(customer)]
+        yield [row for customer in customers for row in yielded.new_rows(customer_rows(customer))]
+
+
+class _CustomerCoins:
+    """Which coins have been yielded for each customer, in little memory: each distinct set of coin names is
+    kept once and every customer refers to it by number (most customers hold one of a few sets)."""
+
+    __slots__ = ("_ids", "_of", "_sets")
+
+    def __init__(self) -> None:
+        self._of: dict[str, int] = {}
+        self._sets: list[frozenset[str]] = []
+        self._ids: dict[frozenset[str], int] = {}
+
+    def _id(self, coins: frozenset[str]) -> int:
+        if coins not in self._ids:
+            self._ids[coins] = len(self._sets)
+            self._sets.append(coins)
+        return self._ids[coins]
+
+    def new_rows(self, rows: list[dict]) -> list[dict]:
+        if not rows:
+            return rows
+        user = rows[0]["user_id"]
+        before = self._sets[self._of[user]] if user in self._of else frozenset()
+        fresh = [r for r in rows if r["coin"] not in before]
+        if len(fresh) == len(rows) and len({r["coin"] for r in rows}) == len(rows):
+            self._of[user] = self._id(before | {r["coin"] for r in rows})
+            return rows
+        out, seen = [], set(before)
+        for r in fresh:
+            if r["coin"] not in seen:
+                seen.add(r["coin"])
+                out.append(r)
+        self._of[user] = self._id(frozenset(seen))
+        return out
 
 
 def customer_rows(customer: Any) -> list[dict]:
