@@ -7,9 +7,11 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +168,35 @@ def sandbox_env(sandbox, monkeypatch) -> dict[str, str]:
     return env
 
 
-def balcli_process(*args: str, **kwargs) -> subprocess.Popen:
+@contextlib.contextmanager
+def interruptible_process(argv: list[str], **kwargs) -> Iterator[subprocess.Popen]:
+    """A child process that starts with the default SIGINT disposition, so that a test's ``send_signal(SIGINT)``
+    is Ctrl-C in a terminal; killed and reaped if it still runs when the test is done with it.
+
+    A test runner started with SIGINT ignored (a background job, ``nohup``) would hand SIG_IGN down: exec keeps
+    ignored signals ignored, Python then installs no KeyboardInterrupt handler, and the child never sees the
+    signal. exec resets *caught* signals to the default instead, so SIGINT is caught here while the child is
+    started (no ``preexec_fn``: running Python between fork and exec is unsafe while the sandbox's threads run).
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, **kwargs)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def balcli_process(*args: str, **kwargs) -> contextlib.AbstractContextManager[subprocess.Popen]:
     """The real `balcli` as a child process (for pipes, signals and exit statuses as a shell sees them)."""
-    return subprocess.Popen([sys.executable, "-m", "balcli", *args], **kwargs)
+    return interruptible_process([sys.executable, "-m", "balcli", *args], **kwargs)

@@ -484,12 +484,12 @@ def test_a_ban_before_the_first_page_leaves_no_header(env, no_sleep, fmt):
 def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env, args, fmt):
     api = "coinw_affiliate" if args[0] == "invitees" else "cryptofuse"
     sandbox.inject("latency", api=api, ms=200)
-    proc = balcli_process(*args, "-o", fmt, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while sandbox.count(api=api, status=200) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    with balcli_process(*args, "-o", fmt, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 20
+        while sandbox.count(api=api, status=200) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "Traceback" not in err and "balcli: interrupted" in err
     assert out.endswith("\n")

@@ -135,13 +135,13 @@ def test_closed_stdout_ends_quietly(sandbox, sandbox_env):
 
 def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env):
     sandbox.inject("latency", api="zoomex", ms=300)
-    proc = balcli_process("broker", "-o", "csv", "--page-size", "10", stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while sandbox.count(api="zoomex") < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    with balcli_process("broker", "-o", "csv", "--page-size", "10", stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 20
+        while sandbox.count(api="zoomex") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "Traceback" not in err and "interrupted" in err
     assert out.endswith("\n")

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from balcli.sandbox import DEMO_CREDENTIALS, DEMO_STATIC_TOKEN, Sandbox, serve
+from tests.conftest import interruptible_process
 
 ZK = DEMO_CREDENTIALS["zoomex"]
 CW = DEMO_CREDENTIALS["coinw"]
@@ -267,16 +269,12 @@ def test_serve_blocks_until_stopped():
 
 
 def test_module_entry_point_serves_and_exits_quietly_on_interrupt():
-    proc = subprocess.Popen([sys.executable, "-m", "balcli.sandbox", "--customers", "7", "--no-rate-limits"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with interruptible_process([sys.executable, "-m", "balcli.sandbox", "--customers", "7", "--no-rate-limits"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         line = proc.stdout.readline()
         assert line.startswith("balcli sandbox listening on http://127.0.0.1:")
         url = line.split("listening on ")[1].split()[0]
         assert requests.get(url + "/v1/perpum/time").json()["code"] == 0
-        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
         _, err = proc.communicate(timeout=5)
         assert proc.returncode == 0 and err == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
