@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,22 +76,16 @@ def config_dir(isolated: Path) -> Path:
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record sleeps instead of sleeping, and move the clocks on by what was slept (a fake clock)."""
-    import time
-
     slept: list[float] = []
     offset = [0.0]
     real_monotonic, real_time = time.monotonic, time.time
-    # Page threads abandoned by an earlier test may still be winding down: their back-offs are not this test's
-    # time (a 30 s CoinW pause from a leftover thread would move this test's clock by 30 s).
-    leftovers = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
 
     def sleep(seconds: float) -> None:
-        if threading.get_ident() in leftovers:
-            return
         slept.append(seconds)
         offset[0] += max(0.0, seconds)
 
     monkeypatch.setattr("time.sleep", sleep)
+    monkeypatch.setattr("balcli.cancel.pause", sleep)  # how page-fetch threads wait (a stop cuts it short)
     monkeypatch.setattr("time.monotonic", lambda: real_monotonic() + offset[0])
     monkeypatch.setattr("time.time", lambda: real_time() + offset[0])
     return slept

@@ -20,12 +20,13 @@ import requests
 import responses
 from requests.structures import CaseInsensitiveDict
 
-from balcli import __version__, http
+from balcli import __version__, cancel, http
 from balcli.errors import (
     AuthError,
     ClockSkewError,
     ConfigError,
     ExitCode,
+    Interrupted,
     NetworkError,
     RateLimitError,
     ResponseError,
@@ -354,6 +355,30 @@ def test_a_zero_past_or_unreadable_retry_after_falls_back_to_backoff(value, rsps
     rsps.get(URL, json={"ok": 1})
     client().call(FakeApi(), "GET", PATH)
     assert no_sleep == [1.0]
+
+
+def test_a_page_fetch_stopped_during_its_back_off_ends_at_once_without_another_attempt(rsps):
+    """A page thread whose consumer went away (`| head`, an error on an earlier page) stops waiting out its
+    Retry-After, and sends nothing more."""
+    rsps.get(URL, status=503, json={}, headers={"Retry-After": "30"})
+    rsps.get(URL, json={"ok": 1})
+    stop, outcome = threading.Event(), []
+
+    def page():
+        try:
+            outcome.append(cancel.running_until(stop, client().call, FakeApi(), "GET", PATH))
+        except Interrupted as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=page)
+    thread.start()
+    deadline = time.perf_counter() + 10
+    while not rsps.calls and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and len(rsps.calls) == 1
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
 
 
 def test_retry_after_longer_than_the_maximum_ends_at_once_with_exit_5(rsps, no_sleep):

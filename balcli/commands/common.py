@@ -223,13 +223,18 @@ class Run:
             yield from pages
             progress.done()  # before the table or JSON is drawn on the same terminal
 
+        stream = then_clear_progress()
         try:
-            return render(then_clear_progress(), view, fmt, fields=self.fields(view),
+            return render(stream, view, fmt, fields=self.fields(view),
                           header=not self.common.no_header, out=sys.stdout, err=sys.stderr,
                           color=use_color(sys.stdout), footnotes=footnotes)
         except BrokenPipeError:
             # Not an OSError past this point: the vendored click would turn one into a bare exit 1.
             raise StdoutClosed from None
+        finally:
+            # Closed here, not whenever the garbage collector gets to it: the page fetches still in flight
+            # (`| head`, an error, Ctrl-C) are stopped and joined before the run ends.
+            stream.close()
 
     def fields(self, view: View) -> list[str] | None:
         from balcli.render import parse_fields
