@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,76 @@ import pytest
 from keyring.backend import KeyringBackend
 
 DATA = Path(__file__).parent / "data"
+
+# Captured at import: a test may patch time.monotonic (``no_sleep``), and the guards below keep real time.
+_monotonic, _sleep = time.monotonic, time.sleep
+THREAD_GRACE = 5.0  # seconds, in all, for the threads a test started to end after it
+
+
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test(request: pytest.FixtureRequest):
+    """Every thread a test starts (page fetches, sandbox servers and their connection handlers, keyring calls)
+    has ended by the end of its teardown; otherwise the test fails, naming the threads.
+
+    A leftover thread is how one test's traffic lands in the next one's ``responses`` mock or sandbox log, and
+    how its back-offs move the next test's fake clock. Defined first among the autouse fixtures, so that its
+    teardown runs last: after the sandbox fixtures stopped their servers and the monkeypatches were undone."""
+    before = set(threading.enumerate())
+    yield
+    deadline = _monotonic() + THREAD_GRACE
+    new = [t for t in threading.enumerate() if t not in before and t is not threading.current_thread()]
+    for thread in new:
+        thread.join(max(0.0, deadline - _monotonic()))
+    alive = [t for t in new if t.is_alive()]
+    if alive:
+        names = ", ".join(f"{t.name} ({'daemon' if t.daemon else 'non-daemon'})" for t in alive)
+        pytest.fail(f"{request.node.nodeid} left {len(alive)} thread(s) running {THREAD_GRACE:g} s after it "
+                    f"ended: {names}", pytrace=False)
+
+
+def _live_children() -> set[int]:
+    """This process's child processes that still run (zombies are finished: only not yet reaped)."""
+    pids: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # not Linux: nothing to check
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            continue
+    running = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running.add(pid)
+    return running
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test(request: pytest.FixtureRequest):
+    """Every child process a test starts (balcli, a sandbox server, a shell) has ended by the end of the test;
+    one still running is killed and the test fails, naming it."""
+    before = _live_children()
+    yield
+    deadline = _monotonic() + THREAD_GRACE
+    left = _live_children() - before
+    while left and _monotonic() < deadline:
+        _sleep(0.02)
+        left = _live_children() - before
+    if left:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        pytest.fail(f"{request.node.nodeid} left child process(es) running: {sorted(left)} (killed)", pytrace=False)
 
 
 class MemoryKeyring(KeyringBackend):
