@@ -204,6 +204,21 @@ ALL_ENV = {**ZOOMEX_ENV, **COINW_ENV, **BINANCE_ENV, **CRYPTOFUSE_ENV}
 
 # -- the sandbox ------------------------------------------------------------------------------------
 
+class ManualClock:
+    """A clock that moves only when told (``Sandbox(clock=...)``): a test steps through a rate-limit window
+    instead of sleeping through it, and a slow machine cannot push two requests into different windows.
+    Starts on a whole minute, as Binance's calendar windows do; steps are exact binary fractions."""
+
+    def __init__(self, start: float = 1_700_000_040.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
 def sandbox():
     """A fresh sandbox exchange on 127.0.0.1 (default demo data, rate limits enforced)."""

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from balcli.sandbox import DEMO_CREDENTIALS, LIMITED_CREDENTIALS, Sandbox
+from tests.conftest import ManualClock
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "data" / "signing-vectors.json").read_text())
@@ -259,23 +260,30 @@ def test_zoomex_clock_offset_and_server_time(session):
 
 
 def test_zoomex_rate_limit_answers_too_many_visits():
-    with Sandbox(customers=5, limits={"zoomex": {"count": 3, "window": 0.3}}) as sb, requests.Session() as s:
+    clock = ManualClock()
+    with Sandbox(customers=5, limits={"zoomex": {"count": 3, "window": 0.5}}, clock=clock) as sb, \
+            requests.Session() as s:
         codes = [zoomex_get(sb, {}, session=s).json()["ret_code"] for _ in range(5)]
         assert codes == [0, 0, 0, 10006, 10006]
         limited = [r for r in sb.requests if r.rate_limited]
         assert len(limited) == 2 and all(r.status == 200 for r in limited)
         assert sb.count(api="zoomex", rate_limited=True) == 2
-        time.sleep(0.32)
-        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0
+        clock.advance(0.25)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 10006  # the window still holds three
+        clock.advance(0.25)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0  # a rolling window: they have left it
 
 
 def test_zoomex_default_limit_allows_exactly_five_per_second():
-    with Sandbox(customers=5) as sb, requests.Session() as s:
+    clock = ManualClock()
+    with Sandbox(customers=5, clock=clock) as sb, requests.Session() as s:
         codes = [zoomex_get(sb, {}, session=s).json()["ret_code"] for _ in range(6)]
         assert codes == [0] * 5 + [10006]
         # another key has its own budget
         assert zoomex_get(sb, {}, key="balcli-test-key-0001", secret="balcli-test-secret-0001",
                           session=s).json()["ret_code"] == 0
+        clock.advance(1.0)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0
 
 
 # ----------------------------------------------------------------------------------------- log, TCP
@@ -352,13 +360,16 @@ def test_demo_data_is_deterministic_and_big_sizes_are_cheap():
 
 
 def test_zoomex_ip_limit_answers_403_and_bans():
-    with Sandbox(customers=5, limits={"zoomex_ip": {"count": 3, "window": 5.0, "ban": 0.3}}) as sb, \
+    clock = ManualClock()
+    with Sandbox(customers=5, limits={"zoomex_ip": {"count": 3, "window": 5.0, "ban": 0.5}}, clock=clock) as sb, \
             requests.Session() as s:
         statuses = [zoomex_get(sb, {}, session=s).status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 403, 403]
         assert sb.count(api="zoomex", status=403, rate_limited=True) == 2
-        time.sleep(0.32)
-        assert zoomex_get(sb, {}, session=s).status_code == 403  # window still full: banned again
+        clock.advance(0.5)
+        assert zoomex_get(sb, {}, session=s).status_code == 403  # the ban is over, the window still full: again
+        clock.advance(5.0)
+        assert zoomex_get(sb, {}, session=s).status_code == 200  # both over
 
 
 def test_prepare_generates_everything():

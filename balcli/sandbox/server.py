@@ -149,8 +149,10 @@ class Sandbox:
     def __init__(self, seed: int = 7, customers: int = 300, invitees: int = 250, history: int = 230,
                  latency_ms: float = 0, error_rate: float = 0.0, rate_limits: bool = True,
                  clock_offset_ms: int = 0, frozen_time_ms: int | None = None, token_ttl: float = 3600,
-                 port: int = 0, host: str = "127.0.0.1", limits: dict[str, dict[str, Any]] | None = None) -> None:
+                 port: int = 0, host: str = "127.0.0.1", limits: dict[str, dict[str, Any]] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.seed = seed
+        self.clock = clock
         self.latency_ms = latency_ms
         self.error_rate = error_rate
         self.rate_limits = rate_limits
@@ -230,7 +232,7 @@ class Sandbox:
         """Expire every Cryptofuse access token issued so far (static tokens stay valid)."""
         with self._lock:
             for info in self.state.get("cryptofuse_tokens", {}).values():
-                info["expires"] = 0.0
+                info["expires"] = float("-inf")
 
     # ------------------------------------------------------------------ clock
     def now_ms(self) -> int:
@@ -238,6 +240,16 @@ class Sandbox:
         if self.frozen_time_ms is not None:
             return int(self.frozen_time_ms)
         return int(time.time() * 1000) + int(self.clock_offset_ms)
+
+    def limit_seconds(self) -> float:
+        """The clock of the rolling rate-limit windows, bans and token lifetimes: ``clock`` if one was given,
+        else the monotonic clock (not the server clock: a shifted or frozen one leaves the limits alone)."""
+        return self.clock() if self.clock is not None else time.monotonic()
+
+    def calendar_seconds(self) -> float:
+        """The clock of Binance's calendar windows (whole minutes of the wall clock): ``clock`` if one was given,
+        else the wall clock."""
+        return self.clock() if self.clock is not None else time.time()
 
     # ------------------------------------------------------------------ log
     @property
@@ -286,7 +298,7 @@ class Sandbox:
             if lim is None:
                 spec = self.limits[name]
                 window = float(spec["window"])  # float-ok: seconds
-                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), window)
+                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), window, self.limit_seconds)
             return lim
 
     # ------------------------------------------------------------------ faults
