@@ -318,13 +318,17 @@ def test_tcp_nodelay_and_keep_alive(sb, session):
 
 
 def test_keep_alive_requests_do_not_stall():
-    """Stock http.server + Nagle stalls each keep-alive request ~40 ms; 40 requests must take well under that."""
+    """Stock http.server + Nagle stalls each keep-alive request ~40 ms: 20 requests would take 0.8 s or more, in
+    every round. Timed in rounds, the best one counts: a loaded machine slows some rounds, a stall all of them."""
     with Sandbox(customers=5) as sb, requests.Session() as s:
         s.get(sb.base_url + "/api/v3/time")
-        started = time.perf_counter()
-        for _ in range(40):
-            s.get(sb.base_url + "/cloud/trade/v3/market/time")
-        assert time.perf_counter() - started < 0.8
+        rounds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(20):
+                s.get(sb.base_url + "/cloud/trade/v3/market/time")
+            rounds.append(time.perf_counter() - started)
+        assert min(rounds) < 0.4, rounds
 
 
 def test_raw_socket_pipelined_keep_alive_and_content_length(sb):
@@ -352,9 +356,9 @@ def test_demo_data_is_deterministic_and_big_sizes_are_cheap():
     a, b = Sandbox(seed=3, customers=50), Sandbox(seed=3, customers=50)
     assert a.data.broker == b.data.broker and a.data.spot == b.data.spot
     assert Sandbox(seed=4, customers=50).data.broker != a.data.broker
-    started = time.perf_counter()
+    started = time.thread_time()  # the CPU it costs, which other processes on the machine do not change
     big = Sandbox(customers=100_000).data.broker
-    assert len(big) == 100_000 and time.perf_counter() - started < 5
+    assert len(big) == 100_000 and time.thread_time() - started < 5
     ids = [uid for uid, _ in big]
     assert ids == sorted(ids) and len(set(ids)) == len(ids) and len({len(i) for i in ids}) == 1
 

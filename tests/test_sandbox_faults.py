@@ -84,10 +84,13 @@ def test_latency_fault_and_constructor_latency(sb, s):
     started = time.perf_counter()
     assert zoomex(sb, s).status_code == 200
     assert time.perf_counter() - started >= 0.15
-    started = time.perf_counter()
-    zoomex(sb, s)
-    assert time.perf_counter() - started < 0.1
-    assert [r.fault for r in sb.requests] == ["latency", None]
+    took = []
+    for _ in range(3):
+        started = time.perf_counter()
+        zoomex(sb, s)
+        took.append(time.perf_counter() - started)
+    assert min(took) < 0.15, took  # used up: every request would wait (a loaded machine may slow one or two)
+    assert [r.fault for r in sb.requests] == ["latency", None, None, None]
     with Sandbox(latency_ms=120) as slow, requests.Session() as s2:
         started = time.perf_counter()
         s2.get(slow.base_url + "/api/v3/time")
