@@ -18,9 +18,15 @@ from pathlib import Path
 
 import keyring
 import pytest
+from hypothesis import HealthCheck, settings
 from keyring.backend import KeyringBackend
 
 DATA = Path(__file__).parent / "data"
+
+# Property tests judge results, never speed: a loaded machine must not fail an example for taking more than
+# Hypothesis's 200 ms deadline, nor a test for generating its data slowly. (Tests may still set their own.)
+settings.register_profile("balcli", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("balcli")
 
 # Captured at import: a test may patch time.monotonic (``no_sleep``), and the guards below keep real time.
 _monotonic, _sleep = time.monotonic, time.sleep
