@@ -1,7 +1,7 @@
 """Stopping the page fetches of a consumer that went away (``| head``, an error on an earlier page, Ctrl-C).
 
 ``balcli.pagination`` runs each page fetch on a thread of its own with the stop event of its run of pages
-(``running_until``); when the run ends it sets the event and joins those threads. The transport asks
+(``running_until``); when the run ends it sets the event and waits for those threads. The transport asks
 ``stopped()`` before each attempt and waits with ``pause()``, which the event cuts short: a page still being
 retried or waiting for its rate-limit slot ends at once instead of after its back-off. On any other thread
 (the main one) ``pause`` is ``time.sleep`` and ``stopped()`` is False.

@@ -233,7 +233,7 @@ class Run:
             raise StdoutClosed from None
         finally:
             # Closed here, not whenever the garbage collector gets to it: the page fetches still in flight
-            # (`| head`, an error, Ctrl-C) are stopped and joined before the run ends.
+            # (`| head`, an error, Ctrl-C) are stopped and waited for before the run ends.
             stream.close()
 
     def fields(self, view: View) -> list[str] | None:
