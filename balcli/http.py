@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TextIO
 from urllib.parse import urlencode
 
-from balcli import __version__
+from balcli import __version__, cancel
 from balcli.errors import (
     BalcliError,
     ClockSkewError,
@@ -153,7 +153,9 @@ class HttpClient:
         self.max_retries = max_retries
         self.verbose = verbose
         self.err = err if err is not None else sys.stderr
-        self.sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up late: tests patch time.sleep
+        # Looked up late: tests patch time.sleep and cancel.pause. A page fetch abandoned by its consumer stops
+        # waiting at once (balcli.cancel).
+        self.sleep = sleep or (lambda seconds: cancel.pause(seconds))
         self.wall = wall or (lambda: time.time())
         self.on_wait = on_wait
         self.pool_size = pool_size
@@ -276,7 +278,7 @@ class HttpClient:
             if extra > 0:
                 self._wait(extra, f"{api.label} rate-limit budget")
                 waited += extra
-            if self._cancelled.is_set():
+            if self._cancelled.is_set() or cancel.stopped():
                 raise Interrupted("cancelled: the run is ending")
             if limiter is not None:  # a 429 another worker received after our acquire() binds us too
                 waited += limiter.wait_held()

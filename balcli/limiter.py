@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from balcli import cancel
+
 
 class RateLimiter:
     """Spaces requests evenly at just under ``per_second`` (thread-safe, for concurrent page fetches).
@@ -29,7 +31,7 @@ class RateLimiter:
         self.per_second = per_second
         self.interval = 1.0 / (per_second * self.HEADROOM)
         self._clock = clock or time.monotonic
-        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self._sleep = sleep or (lambda seconds: cancel.pause(seconds))  # cut short for an abandoned page
         self._next = 0.0
         self._held = 0.0  # no request may leave before this moment (a 429's Retry-After)
         self._lock = threading.Lock()

@@ -6,7 +6,10 @@ warning.
 
 Cursor pagination is sequential by nature (each cursor comes from the previous page). Page-number and offset
 pagination know every page's address once the first page gives the total, so the rest are fetched by a small
-bounded pool of threads (all under the source's one rate limiter) and still yielded strictly in order.
+bounded pool of threads (all under the source's one rate limiter) and still yielded strictly in order. When the
+consumer stops early (``| head``, an error, Ctrl-C) or the generator is closed, the pages still in flight are
+stopped (``balcli.cancel``: no further attempt, no back-off waited out) and waited for before the generator
+is done: no page fetch outlives its run of pages.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from balcli.cancel import running_until
 from balcli.errors import ResponseError
 
 if TYPE_CHECKING:
@@ -187,12 +191,13 @@ def indexed_pages(
 
     concurrent = concurrency > 1 and planned > 2
     ahead: deque[tuple[int, Future[tuple[list[T], int]]]] = deque()
+    workers = _Workers()
     next_index = 1
 
     def submit_more() -> None:
         nonlocal next_index
         while concurrent and len(ahead) < concurrency and next_index < planned:
-            ahead.append((next_index, _in_background(fetch, next_index, size)))
+            ahead.append((next_index, workers.start(fetch, next_index, size)))
             next_index += 1
 
     def beyond_total() -> None:
@@ -252,10 +257,13 @@ def indexed_pages(
             else:
                 items, total = fetch(index, size)
     finally:
-        # Pages still in flight when the consumer stops (| head, an error, Ctrl-C) are abandoned: their daemon
-        # threads neither delay the exit nor are joined at interpreter shutdown; the caller cancels the client.
+        # Pages still in flight when the consumer stops (| head, an error, Ctrl-C, close()) are stopped: one not
+        # yet started never starts, one being retried or waiting for the rate limiter ends at once, and one whose
+        # request is on the wire ends with that request (bounded by --timeout). Then they are waited for.
+        workers.stop.set()
         for _, fut in ahead:
             fut.cancel()
+        workers.join()
 
 
 def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
@@ -272,22 +280,48 @@ def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
     return [item for item, k, is_new in zip(items, keys, new) if is_new or (type(k), k) in first_here]
 
 
-def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
-    """Run ``fn(*args)`` on a daemon thread; at most ``concurrency`` of these exist at once (see ``ahead``)."""
-    from concurrent.futures import Future
+class _Workers:
+    """The page threads of one run of pages: each fetches one page; ``stop`` ends them early (see
+    ``balcli.cancel``) and ``join()`` returns once none of them is still at work.
 
-    fut: Future = Future()
+    The consumer keeps no reference to the thread objects: a thread object freed on the main thread runs a
+    clean-up callback there, and a Ctrl-C that lands in such a callback is swallowed (the run would go on). So
+    each thread counts itself in and out, and ``join`` waits for the count to reach zero. A thread that starts
+    after ``stop`` is set leaves without fetching anything."""
 
-    def target() -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in page order
-            fut.set_exception(exc)
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = 0
 
-    threading.Thread(target=target, daemon=True, name="balcli-page").start()
-    return fut
+    def start(self, fetch: Callable[[int, int], Any], index: int, size: int) -> Future:
+        """``fetch(index, size)`` on a daemon thread of its own (should the consumer's join itself be cut short,
+        by a second Ctrl-C, a page on the wire never holds up the interpreter's exit)."""
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+
+        def target() -> None:
+            with self._idle:
+                self._busy += 1
+            try:
+                if self.stop.is_set() or not fut.set_running_or_notify_cancel():
+                    return
+                try:
+                    fut.set_result(running_until(self.stop, fetch, index, size))
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in page order
+                    fut.set_exception(exc)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        threading.Thread(target=target, daemon=True, name=f"balcli-page-{index + 1}").start()
+        return fut
+
+    def join(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0)
 
 
 def _target(total: int, max_items: int | None) -> int:

@@ -7,17 +7,96 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import keyring
 import pytest
+from hypothesis import HealthCheck, settings
 from keyring.backend import KeyringBackend
 
 DATA = Path(__file__).parent / "data"
+
+# Property tests judge results, never speed: a loaded machine must not fail an example for taking more than
+# Hypothesis's 200 ms deadline, nor a test for generating its data slowly. (Tests may still set their own.)
+settings.register_profile("balcli", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("balcli")
+
+# Captured at import: a test may patch time.monotonic (``no_sleep``), and the guards below keep real time.
+_monotonic, _sleep = time.monotonic, time.sleep
+THREAD_GRACE = 5.0  # seconds, in all, for the threads a test started to end after it
+
+
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test(request: pytest.FixtureRequest):
+    """Every thread a test starts (page fetches, sandbox servers and their connection handlers, keyring calls)
+    has ended by the end of its teardown; otherwise the test fails, naming the threads.
+
+    A leftover thread is how one test's traffic lands in the next one's ``responses`` mock or sandbox log, and
+    how its back-offs move the next test's fake clock. Defined first among the autouse fixtures, so that its
+    teardown runs last: after the sandbox fixtures stopped their servers and the monkeypatches were undone."""
+    before = set(threading.enumerate())
+    yield
+    deadline = _monotonic() + THREAD_GRACE
+    new = [t for t in threading.enumerate() if t not in before and t is not threading.current_thread()]
+    for thread in new:
+        thread.join(max(0.0, deadline - _monotonic()))
+    alive = [t for t in new if t.is_alive()]
+    if alive:
+        names = ", ".join(f"{t.name} ({'daemon' if t.daemon else 'non-daemon'})" for t in alive)
+        pytest.fail(f"{request.node.nodeid} left {len(alive)} thread(s) running {THREAD_GRACE:g} s after it "
+                    f"ended: {names}", pytrace=False)
+
+
+def _live_children() -> set[int]:
+    """This process's child processes that still run (zombies are finished: only not yet reaped)."""
+    pids: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # not Linux: nothing to check
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            continue
+    running = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            running.add(pid)
+    return running
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test(request: pytest.FixtureRequest):
+    """Every child process a test starts (balcli, a sandbox server, a shell) has ended by the end of the test;
+    one still running is killed and the test fails, naming it."""
+    before = _live_children()
+    yield
+    deadline = _monotonic() + THREAD_GRACE
+    left = _live_children() - before
+    while left and _monotonic() < deadline:
+        _sleep(0.02)
+        left = _live_children() - before
+    if left:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        pytest.fail(f"{request.node.nodeid} left child process(es) running: {sorted(left)} (killed)", pytrace=False)
 
 
 class MemoryKeyring(KeyringBackend):
@@ -84,22 +163,16 @@ def config_dir(isolated: Path) -> Path:
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record sleeps instead of sleeping, and move the clocks on by what was slept (a fake clock)."""
-    import time
-
     slept: list[float] = []
     offset = [0.0]
     real_monotonic, real_time = time.monotonic, time.time
-    # Page threads abandoned by an earlier test may still be winding down: their back-offs are not this test's
-    # time (a 30 s CoinW pause from a leftover thread would move this test's clock by 30 s).
-    leftovers = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
 
     def sleep(seconds: float) -> None:
-        if threading.get_ident() in leftovers:
-            return
         slept.append(seconds)
         offset[0] += max(0.0, seconds)
 
     monkeypatch.setattr("time.sleep", sleep)
+    monkeypatch.setattr("balcli.cancel.pause", sleep)  # how page-fetch threads wait (a stop cuts it short)
     monkeypatch.setattr("time.monotonic", lambda: real_monotonic() + offset[0])
     monkeypatch.setattr("time.time", lambda: real_time() + offset[0])
     return slept
@@ -147,12 +220,43 @@ ALL_ENV = {**ZOOMEX_ENV, **COINW_ENV, **BINANCE_ENV, **CRYPTOFUSE_ENV}
 
 # -- the sandbox ------------------------------------------------------------------------------------
 
+class ManualClock:
+    """A clock that moves only when told (``Sandbox(clock=...)``): a test steps through a rate-limit window
+    instead of sleeping through it, and a slow machine cannot push two requests into different windows.
+    Starts on a whole minute, as Binance's calendar windows do; steps are exact binary fractions."""
+
+    def __init__(self, start: float = 1_700_000_040.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# The sandbox counts a request against its rolling windows when its handler thread gets to it. On a loaded
+# machine that can be tens of milliseconds after balcli sent it (CPU and GIL contention in one process), and the
+# client's headroom over a 1 s window of 5 is 42 ms: 6 pages spaced right were seen within 1.007 s (two CPU hogs
+# on 2 cores). So the windows of the tests' sandbox are this much shorter: a run that does not space its requests
+# is still refused, a loaded machine is not. The headroom itself is tested on a fake clock (test_http).
+SCHEDULING_SLACK = 0.2  # seconds
+
+
+def integration_limits() -> dict[str, dict[str, float]]:
+    from balcli.sandbox import DEFAULT_LIMITS
+
+    return {name: {"window": spec["window"] - SCHEDULING_SLACK} for name, spec in DEFAULT_LIMITS.items()
+            if "count" in spec}  # the rolling windows; Binance's calendar minute counts weight, not spacing
+
+
 @pytest.fixture
 def sandbox():
-    """A fresh sandbox exchange on 127.0.0.1 (default demo data, rate limits enforced)."""
+    """A fresh sandbox exchange on 127.0.0.1 (default demo data, rate limits enforced, with
+    ``SCHEDULING_SLACK``)."""
     from balcli.sandbox import Sandbox
 
-    with Sandbox() as sb:
+    with Sandbox(limits=integration_limits()) as sb:
         yield sb
 
 
@@ -177,6 +281,35 @@ def sandbox_env(sandbox, monkeypatch) -> dict[str, str]:
     return env
 
 
-def balcli_process(*args: str, **kwargs) -> subprocess.Popen:
+@contextlib.contextmanager
+def interruptible_process(argv: list[str], **kwargs) -> Iterator[subprocess.Popen]:
+    """A child process that starts with the default SIGINT disposition, so that a test's ``send_signal(SIGINT)``
+    is Ctrl-C in a terminal; killed and reaped if it still runs when the test is done with it.
+
+    A test runner started with SIGINT ignored (a background job, ``nohup``) would hand SIG_IGN down: exec keeps
+    ignored signals ignored, Python then installs no KeyboardInterrupt handler, and the child never sees the
+    signal. exec resets *caught* signals to the default instead, so SIGINT is caught here while the child is
+    started (no ``preexec_fn``: running Python between fork and exec is unsafe while the sandbox's threads run).
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, **kwargs)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def balcli_process(*args: str, **kwargs) -> contextlib.AbstractContextManager[subprocess.Popen]:
     """The real `balcli` as a child process (for pipes, signals and exit statuses as a shell sees them)."""
-    return subprocess.Popen([sys.executable, "-m", "balcli", *args], **kwargs)
+    return interruptible_process([sys.executable, "-m", "balcli", *args], **kwargs)

@@ -20,12 +20,13 @@ import requests
 import responses
 from requests.structures import CaseInsensitiveDict
 
-from balcli import __version__, http
+from balcli import __version__, cancel, http
 from balcli.errors import (
     AuthError,
     ClockSkewError,
     ConfigError,
     ExitCode,
+    Interrupted,
     NetworkError,
     RateLimitError,
     ResponseError,
@@ -335,12 +336,13 @@ def test_a_positive_retry_after_in_seconds_is_honoured(status, rsps, no_sleep):
     assert len(no_sleep) == 1 and 7.0 <= no_sleep[0] <= 7.25
 
 
-def test_a_retry_after_http_date_is_honoured(rsps, no_sleep):
-    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+def test_a_retry_after_http_date_is_honoured(rsps, no_sleep, monkeypatch):
+    monkeypatch.setattr("time.time", lambda: NOW)  # read against a clock that does not move while the test runs
+    when = email.utils.formatdate(NOW + 30, usegmt=True)
     rsps.get(URL, status=429, json={}, headers={"Retry-After": when})
     rsps.get(URL, json={"ok": 1})
     client().call(FakeApi(), "GET", PATH)
-    assert len(no_sleep) == 1 and 28.9 <= no_sleep[0] <= 30.25
+    assert len(no_sleep) == 1 and 30.0 <= no_sleep[0] <= 30.25
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", email.utils.formatdate(time.time() - 60, usegmt=True)])
@@ -350,6 +352,30 @@ def test_a_zero_past_or_unreadable_retry_after_falls_back_to_backoff(value, rsps
     rsps.get(URL, json={"ok": 1})
     client().call(FakeApi(), "GET", PATH)
     assert no_sleep == [1.0]
+
+
+def test_a_page_fetch_stopped_during_its_back_off_ends_at_once_without_another_attempt(rsps):
+    """A page thread whose consumer went away (`| head`, an error on an earlier page) stops waiting out its
+    Retry-After, and sends nothing more."""
+    rsps.get(URL, status=503, json={}, headers={"Retry-After": "30"})
+    rsps.get(URL, json={"ok": 1})
+    stop, outcome = threading.Event(), []
+
+    def page():
+        try:
+            outcome.append(cancel.running_until(stop, client().call, FakeApi(), "GET", PATH))
+        except Interrupted as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=page)
+    thread.start()
+    deadline = time.perf_counter() + 10
+    while not rsps.calls and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and len(rsps.calls) == 1
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
 
 
 def test_retry_after_longer_than_the_maximum_ends_at_once_with_exit_5(rsps, no_sleep):

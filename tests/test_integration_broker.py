@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import subprocess
+import threading
 import time
 from decimal import Decimal, localcontext
 
@@ -135,13 +136,13 @@ def test_closed_stdout_ends_quietly(sandbox, sandbox_env):
 
 def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env):
     sandbox.inject("latency", api="zoomex", ms=300)
-    proc = balcli_process("broker", "-o", "csv", "--page-size", "10", stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while sandbox.count(api="zoomex") < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    with balcli_process("broker", "-o", "csv", "--page-size", "10", stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 20
+        while sandbox.count(api="zoomex") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "Traceback" not in err and "interrupted" in err
     assert out.endswith("\n")
@@ -149,16 +150,43 @@ def test_ctrl_c_mid_pagination_exits_130_on_a_whole_line(sandbox, sandbox_env):
     assert lines[0] == "user_id,coin,total_balance" and len(lines) > 1
 
 
-def test_closed_stdout_does_not_wait_for_pages_in_flight():
-    """`| head` with concurrent page fetches: the run ends at once, not after the in-flight pages retry."""
-    import sys
+def test_closed_stdout_does_not_wait_for_pages_in_flight(sandbox, sandbox_env, monkeypatch):
+    """`| head` with concurrent page fetches: the run ends at once, not after the pages in flight have waited
+    out CoinW's 30 s rate-limit pause, and none of them is asked for again.
 
-    started = time.monotonic()
-    proc = subprocess.run(f"'{sys.executable}' -m balcli --sandbox invitees -o csv --page-size 20 | head -2",
-                          shell=True, capture_output=True, text=True, timeout=60)
-    elapsed = time.monotonic() - started
-    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2 and proc.stderr == ""
-    assert elapsed < 5, f"took {elapsed:.1f} s"  # a generous bound; before the fix it took about 8 s
+    Staged so that the order of events is fixed, not a matter of timing: pages 3 to 5 (in flight with page 2) are
+    refused with CoinW's rate-limit code, and only once they all were does the reader go away; page 2 is answered
+    after that, and the write of its rows is where balcli finds the pipe closed, with three pages in their pause."""
+    from balcli.sandbox import coinw_affiliate, server
+
+    reader_gone = threading.Event()
+
+    def staged(sb, req):
+        page = int(req.param("pageNo") or 1)
+        if page == 2:
+            reader_gone.wait(20)
+        elif page >= 3:
+            return coinw_affiliate.limited(sb, req)
+        return coinw_affiliate.user_assets(sb, req)
+
+    monkeypatch.setitem(server.ROUTES, coinw_affiliate.PATH, ("coinw_affiliate", staged))
+    with balcli_process("invitees", "-o", "csv", "--page-size", "20", stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True) as proc:
+        lines = [proc.stdout.readline(), proc.stdout.readline()]  # what `head -2` reads before it exits
+        deadline = time.monotonic() + 20
+        while sandbox.count(api="coinw_affiliate", rate_limited=True) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.stdout.close()
+        reader_gone.set()
+        started = time.monotonic()
+        code = proc.wait(timeout=25)
+        elapsed = time.monotonic() - started
+        err = proc.stderr.read()
+    assert lines[0].startswith("uid,") and len(lines[1].split(",")) == len(lines[0].split(","))
+    assert (code, err) == (0, "")
+    assert elapsed < 20, f"took {elapsed:.1f} s"  # a pause waited out would take 30 s
+    pages = [int(dict(q.query)["pageNo"]) for q in sandbox.requests if q.api == "coinw_affiliate"]
+    assert sorted(pages) == [1, 2, 3, 4, 5]  # the four in flight after page 1; none retried, none more
 
 
 def test_closed_stdout_is_exit_0_for_balcli_itself(sandbox, sandbox_env):

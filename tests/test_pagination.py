@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from balcli.errors import ExitCode, NetworkError, ResponseError
+from balcli import cancel
+from balcli.errors import ExitCode, Interrupted, NetworkError, ResponseError
 from balcli.pagination import MAX_BARREN_PAGES, SeenKeys, cursor_pages, indexed_pages
 
 
@@ -457,10 +458,10 @@ def test_an_error_on_page_k_comes_after_the_pages_before_it_and_stops_requests(c
         for page in indexed_pages(server.fetch, page_size=10, key=ident, label="T", concurrency=concurrency):
             got.append([r["id"] for r in page])
     assert [i for page in got for i in page] == list(range(fail_at * 10))  # pages before k, in order, no more
-    requested = len(server.started)
     assert max(server.started) <= fail_at + concurrency - 1  # only what the pool had in flight with page k
-    time.sleep(0.03)
-    assert len(server.started) == requested and server.in_flight == 0  # nothing more afterwards
+    # the pages in flight were ended and their threads joined before the error reached the consumer: nothing
+    # is requested afterwards, with no need to wait and see
+    assert server.in_flight == 0 and page_threads() == []
 
 
 def test_closing_the_generator_early_stops_requesting_pages():
@@ -468,10 +469,39 @@ def test_closing_the_generator_early_stops_requesting_pages():
     pages = indexed_pages(server.fetch, page_size=10, key=ident, label="T", concurrency=3)
     assert flat([next(pages), next(pages)]) == list(range(20))
     pages.close()  # `| head` or Ctrl-C
-    requested = len(server.started)
-    assert requested <= 2 + 3
-    time.sleep(0.02)
-    assert len(server.started) == requested and server.in_flight == 0
+    assert len(server.started) <= 2 + 3
+    assert server.in_flight == 0 and page_threads() == []  # joined by close(): none sends anything later
+
+
+def test_closing_the_generator_cuts_short_the_back_offs_of_pages_in_flight():
+    """`| head` while later pages wait out a back-off (or the rate limiter): the run ends at once, not after the
+    wait, and no page is asked for again."""
+    attempts: list[int] = []
+
+    def fetch(index, size):
+        attempts.append(index)
+        if index > 0:
+            cancel.pause(60)  # how the transport waits out a Retry-After
+            if cancel.stopped():  # as the transport checks before each attempt
+                raise Interrupted("cancelled")
+        return rows(10, start=index * 10), 100
+
+    pages = indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3)
+    assert flat([next(pages)]) == list(range(10))
+    started = time.perf_counter()
+    pages.close()
+    assert time.perf_counter() - started < 30  # not the 60 s back-off (it takes milliseconds)
+    assert page_threads() == []
+    assert sorted(attempts) == sorted(set(attempts)) and set(attempts) <= {0, 1, 2, 3}  # none retried
+
+
+def page_threads() -> list[str]:
+    """The page threads still running. Each has finished its page by the time the generator is done; the
+    thread's own exit may still be under way, hence the short join."""
+    threads = [t for t in threading.enumerate() if t.name.startswith("balcli-page")]
+    for thread in threads:
+        thread.join(2)
+    return [t.name for t in threads if t.is_alive()]
 
 
 def test_concurrency_is_sequential_for_two_pages_or_fewer():

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from balcli.sandbox import DEMO_CREDENTIALS, LIMITED_CREDENTIALS, Sandbox
+from tests.conftest import ManualClock
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "data" / "signing-vectors.json").read_text())
@@ -259,23 +260,30 @@ def test_zoomex_clock_offset_and_server_time(session):
 
 
 def test_zoomex_rate_limit_answers_too_many_visits():
-    with Sandbox(customers=5, limits={"zoomex": {"count": 3, "window": 0.3}}) as sb, requests.Session() as s:
+    clock = ManualClock()
+    with Sandbox(customers=5, limits={"zoomex": {"count": 3, "window": 0.5}}, clock=clock) as sb, \
+            requests.Session() as s:
         codes = [zoomex_get(sb, {}, session=s).json()["ret_code"] for _ in range(5)]
         assert codes == [0, 0, 0, 10006, 10006]
         limited = [r for r in sb.requests if r.rate_limited]
         assert len(limited) == 2 and all(r.status == 200 for r in limited)
         assert sb.count(api="zoomex", rate_limited=True) == 2
-        time.sleep(0.32)
-        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0
+        clock.advance(0.25)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 10006  # the window still holds three
+        clock.advance(0.25)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0  # a rolling window: they have left it
 
 
 def test_zoomex_default_limit_allows_exactly_five_per_second():
-    with Sandbox(customers=5) as sb, requests.Session() as s:
+    clock = ManualClock()
+    with Sandbox(customers=5, clock=clock) as sb, requests.Session() as s:
         codes = [zoomex_get(sb, {}, session=s).json()["ret_code"] for _ in range(6)]
         assert codes == [0] * 5 + [10006]
         # another key has its own budget
         assert zoomex_get(sb, {}, key="balcli-test-key-0001", secret="balcli-test-secret-0001",
                           session=s).json()["ret_code"] == 0
+        clock.advance(1.0)
+        assert zoomex_get(sb, {}, session=s).json()["ret_code"] == 0
 
 
 # ----------------------------------------------------------------------------------------- log, TCP
@@ -310,13 +318,16 @@ def test_tcp_nodelay_and_keep_alive(sb, session):
 
 
 def test_keep_alive_requests_do_not_stall():
-    """Stock http.server + Nagle stalls each keep-alive request ~40 ms; 40 requests must take well under that."""
+    """Stock http.server + Nagle stalls every keep-alive request ~40 ms (the delayed ACK's minimum). The fastest
+    of 30 requests shows it: a loaded machine slows many requests, never every one, and a stall slows them all."""
     with Sandbox(customers=5) as sb, requests.Session() as s:
         s.get(sb.base_url + "/api/v3/time")
-        started = time.perf_counter()
-        for _ in range(40):
+        took = []
+        for _ in range(30):
+            started = time.perf_counter()
             s.get(sb.base_url + "/cloud/trade/v3/market/time")
-        assert time.perf_counter() - started < 0.8
+            took.append(time.perf_counter() - started)
+        assert min(took) < 0.03, sorted(took)[:5]
 
 
 def test_raw_socket_pipelined_keep_alive_and_content_length(sb):
@@ -344,21 +355,24 @@ def test_demo_data_is_deterministic_and_big_sizes_are_cheap():
     a, b = Sandbox(seed=3, customers=50), Sandbox(seed=3, customers=50)
     assert a.data.broker == b.data.broker and a.data.spot == b.data.spot
     assert Sandbox(seed=4, customers=50).data.broker != a.data.broker
-    started = time.perf_counter()
+    started = time.thread_time()  # the CPU it costs, which other processes on the machine do not change
     big = Sandbox(customers=100_000).data.broker
-    assert len(big) == 100_000 and time.perf_counter() - started < 5
+    assert len(big) == 100_000 and time.thread_time() - started < 5
     ids = [uid for uid, _ in big]
     assert ids == sorted(ids) and len(set(ids)) == len(ids) and len({len(i) for i in ids}) == 1
 
 
 def test_zoomex_ip_limit_answers_403_and_bans():
-    with Sandbox(customers=5, limits={"zoomex_ip": {"count": 3, "window": 5.0, "ban": 0.3}}) as sb, \
+    clock = ManualClock()
+    with Sandbox(customers=5, limits={"zoomex_ip": {"count": 3, "window": 5.0, "ban": 0.5}}, clock=clock) as sb, \
             requests.Session() as s:
         statuses = [zoomex_get(sb, {}, session=s).status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 403, 403]
         assert sb.count(api="zoomex", status=403, rate_limited=True) == 2
-        time.sleep(0.32)
-        assert zoomex_get(sb, {}, session=s).status_code == 403  # window still full: banned again
+        clock.advance(0.5)
+        assert zoomex_get(sb, {}, session=s).status_code == 403  # the ban is over, the window still full: again
+        clock.advance(5.0)
+        assert zoomex_get(sb, {}, session=s).status_code == 200  # both over
 
 
 def test_prepare_generates_everything():

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from balcli.sandbox import DEMO_CREDENTIALS, DEMO_STATIC_TOKEN, LIMITED_CLIENT, LIMITED_CREDENTIALS, Sandbox
+from tests.conftest import ManualClock
 
 DAY = 86_400_000
 CW = DEMO_CREDENTIALS["coinw"]
@@ -116,16 +117,17 @@ def test_spot_auth_errors(sb):
 
 
 def test_spot_rate_limits_per_command():
-    with Sandbox(limits={"coinw_spot": {"window": 0.4}, "coinw_spot_complete": {"window": 0.4}}) as sb, \
-            requests.Session() as s:
+    clock = ManualClock()
+    with Sandbox(clock=clock) as sb, requests.Session() as s:  # returnBalances 3 / 1 s, returnCompleteBalances 5 / 2 s
         codes = [spot_post(sb, session=s).json()["code"] for _ in range(4)]
         assert codes == ["200", "200", "200", 29001]
         assert spot_post(sb, "returnCompleteBalances", session=s).json()["code"] == "200"
         body = [spot_post(sb, "returnCompleteBalances", session=s).json() for _ in range(5)][-1]
         assert body == {"code": 29001, "msg": "API access frequently", "data": None, "success": False, "failed": True}
         assert sb.count(api="coinw_spot", rate_limited=True) == 2
-        time.sleep(0.42)
+        clock.advance(1.0)
         assert spot_post(sb, session=s).json()["code"] == "200"
+        assert spot_post(sb, "returnCompleteBalances", session=s).json()["code"] == 29001  # its window is 2 s
 
 
 # ------------------------------------------------------------------------------------------- Binance
@@ -220,30 +222,33 @@ def test_binance_server_time_follows_the_clock_offset():
 
 
 def test_binance_weight_budget_429_then_418_ban():
-    with Sandbox(limits={"binance": {"budget": 4800, "window": 0.5, "ban": 0.6}}) as sb, requests.Session() as s:
-        # align to the start of a window so all calls land in the same one
-        time.sleep(0.5 - time.time() % 0.5 + 0.01)
+    clock = ManualClock()  # on a whole minute: every call lands in the same calendar window
+    with Sandbox(limits={"binance": {"budget": 4800}}, clock=clock) as sb, requests.Session() as s:
         first = binance_get(sb, {"type": "SPOT"}, session=s)
         second = binance_get(sb, {"type": "SPOT"}, session=s)
         assert [first.headers["X-SAPI-USED-IP-WEIGHT-1M"], second.headers["X-SAPI-USED-IP-WEIGHT-1M"]] == [
             "2400", "4800"]
+        clock.advance(15.0)
         over = binance_get(sb, {"type": "SPOT"}, session=s)
-        assert over.status_code == 429 and over.json()["code"] == -1003 and int(over.headers["Retry-After"]) >= 1
+        assert over.status_code == 429 and over.json()["code"] == -1003
+        assert over.headers["Retry-After"] == "45"  # until the minute ends
         ban = binance_get(sb, {"type": "SPOT"}, session=s)
         assert ban.status_code == 418 and ban.json()["code"] == -1003 and "banned until" in ban.json()["msg"]
-        assert int(ban.headers["Retry-After"]) >= 1
-        assert binance_get(sb, {"type": "SPOT"}, session=s).status_code == 418
+        assert ban.headers["Retry-After"] == "120"  # the ban, not the minute
+        clock.advance(60.0)
+        assert binance_get(sb, {"type": "SPOT"}, session=s).status_code == 418  # a new minute, still banned
         assert sb.count(api="binance", rate_limited=True) == 3
-        time.sleep(0.65)
+        clock.advance(60.0)
         assert binance_get(sb, {"type": "SPOT"}, session=s).status_code == 200
 
 
 def test_binance_a_new_window_resets_the_budget():
-    with Sandbox(limits={"binance": {"budget": 2400, "window": 0.3}}) as sb, requests.Session() as s:
-        time.sleep(0.3 - time.time() % 0.3 + 0.01)
+    clock = ManualClock()
+    clock.advance(30.0)
+    with Sandbox(limits={"binance": {"budget": 2400}}, clock=clock) as sb, requests.Session() as s:
         assert binance_get(sb, {"type": "SPOT"}, session=s).status_code == 200
         assert binance_get(sb, {"type": "SPOT"}, session=s).status_code == 429
-        time.sleep(0.3 - time.time() % 0.3 + 0.01)
+        clock.advance(30.0)  # a calendar minute: 30 s after the first call, not 60 s
         r = binance_get(sb, {"type": "SPOT"}, session=s)
         assert r.status_code == 200 and r.headers["X-SAPI-USED-IP-WEIGHT-1M"] == "2400"
 
@@ -304,7 +309,7 @@ def test_affiliate_auth_errors(sb):
 
 
 def test_affiliate_server_time_and_rate_limit():
-    with Sandbox(clock_offset_ms=-60_000, limits={"coinw_affiliate": {"count": 2, "window": 0.3}}) as sb, \
+    with Sandbox(clock_offset_ms=-60_000, limits={"coinw_affiliate": {"count": 2}}, clock=ManualClock()) as sb, \
             requests.Session() as s:
         t = s.get(sb.base_url + "/v1/perpum/time").json()
         assert t["code"] == 0 and abs(t["data"]["time"] - (time.time() * 1000 - 60_000)) < 1000
@@ -373,11 +378,14 @@ def test_cryptofuse_auth_errors(sb, session):
 
 
 def test_cryptofuse_tokens_expire():
-    with Sandbox(token_ttl=0.2) as sb:
+    clock = ManualClock()
+    with Sandbox(token_ttl=0.5, clock=clock) as sb:
         tok = token(sb).json()
         assert tok["expires_in"] == 1
         assert requests.get(f"{sb.base_url}/user/balances/", headers=bearer(tok["access_token"])).status_code == 200
-        time.sleep(0.25)
+        clock.advance(0.25)
+        assert requests.get(f"{sb.base_url}/user/balances/", headers=bearer(tok["access_token"])).status_code == 200
+        clock.advance(0.25)
         r = requests.get(f"{sb.base_url}/user/balances/", headers=bearer(tok["access_token"]))
         assert r.status_code == 401 and r.json()["error"]["code"] == "authentication_failed"
         fresh = token(sb).json()["access_token"]

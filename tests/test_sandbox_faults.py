@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from balcli.sandbox import DEMO_CREDENTIALS, DEMO_STATIC_TOKEN, Sandbox, serve
+from tests.conftest import interruptible_process
 
 ZK = DEMO_CREDENTIALS["zoomex"]
 CW = DEMO_CREDENTIALS["coinw"]
@@ -82,10 +84,13 @@ def test_latency_fault_and_constructor_latency(sb, s):
     started = time.perf_counter()
     assert zoomex(sb, s).status_code == 200
     assert time.perf_counter() - started >= 0.15
-    started = time.perf_counter()
-    zoomex(sb, s)
-    assert time.perf_counter() - started < 0.1
-    assert [r.fault for r in sb.requests] == ["latency", None]
+    took = []
+    for _ in range(3):
+        started = time.perf_counter()
+        zoomex(sb, s)
+        took.append(time.perf_counter() - started)
+    assert min(took) < 0.15, took  # used up: every request would wait (a loaded machine may slow one or two)
+    assert [r.fault for r in sb.requests] == ["latency", None, None, None]
     with Sandbox(latency_ms=120) as slow, requests.Session() as s2:
         started = time.perf_counter()
         s2.get(slow.base_url + "/api/v3/time")
@@ -267,16 +272,12 @@ def test_serve_blocks_until_stopped():
 
 
 def test_module_entry_point_serves_and_exits_quietly_on_interrupt():
-    proc = subprocess.Popen([sys.executable, "-m", "balcli.sandbox", "--customers", "7", "--no-rate-limits"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with interruptible_process([sys.executable, "-m", "balcli.sandbox", "--customers", "7", "--no-rate-limits"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         line = proc.stdout.readline()
         assert line.startswith("balcli sandbox listening on http://127.0.0.1:")
         url = line.split("listening on ")[1].split()[0]
         assert requests.get(url + "/v1/perpum/time").json()["code"] == 0
-        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
         _, err = proc.communicate(timeout=5)
         assert proc.returncode == 0 and err == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()

@@ -6,7 +6,7 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Annotated, Any, NamedTuple, TextIO
 
 import typer
@@ -360,14 +360,20 @@ class Run:
         if unmatched and fmt is OutputFormat.table:  # instead of the view's "no balances", not after it
             view = view._replace(empty_note=unmatched)
 
-        def then_clear_progress() -> Iterator[list[dict]]:
+        def then_clear_progress() -> Generator[list[dict], None, None]:
             yield from self.recording(pages, view)
             progress.done()  # before the table or JSON is drawn on the same terminal
 
-        count = render(then_clear_progress(), view, fmt, fields=self.fields(view),
-                       header=not self.common.no_header, out=out, err=sys.stderr,
-                       color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes,
-                       wide=self.common.wide)
+        rows = then_clear_progress()
+        try:
+            count = render(rows, view, fmt, fields=self.fields(view),
+                           header=not self.common.no_header, out=out, err=sys.stderr,
+                           color=out is sys.stdout and use_color(sys.stdout), footnotes=footnotes,
+                           wide=self.common.wide)
+        finally:
+            # Closed here, not whenever the garbage collector gets to it: the page fetches still in flight
+            # (`| head`, an error, Ctrl-C) are stopped and waited for before the run ends.
+            rows.close()
         if unmatched and count == 0 and fmt is not OutputFormat.table:
             out.flush()
             sys.stderr.write(unmatched + "\n")

@@ -11,7 +11,7 @@ Python API::
 
     sb = Sandbox(seed=7, customers=300, invitees=250, history=230, latency_ms=0, error_rate=0.0,
                  rate_limits=True, clock_offset_ms=0, frozen_time_ms=None, token_ttl=3600,
-                 port=0, host="127.0.0.1", limits=None, epoch=0)
+                 port=0, host="127.0.0.1", limits=None, epoch=0, clock=None)
     with sb:                      # or sb.start() ... sb.stop()
         sb.base_url               # "http://127.0.0.1:PORT": one port for all five APIs
 
@@ -21,13 +21,15 @@ answers that fraction of requests with HTTP 500; ``rate_limits=False`` turns eve
 changed while running); ``token_ttl`` is the Cryptofuse access-token lifetime in seconds (fractions allowed);
 ``epoch`` moves the demo data to "day N" by known amounts (``balcli.sandbox.data``: some balances change, a few
 customers and invitees join or leave; ``--sandbox`` runs take it from ``BALCLI_SANDBOX_EPOCH``);
-``limits`` overrides entries of ``DEFAULT_LIMITS`` (merged), e.g. ``{"binance": {"budget": 4800, "window": 1.0},
-"zoomex": {"count": 2, "window": 0.3}}``. Entries: ``zoomex`` (5 / 1 s per key), ``zoomex_ip`` (600 / 5 s ->
-HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances 3 / 1 s per key), ``coinw_spot_complete``
-(5 / 2 s per key), ``coinw_affiliate`` (5 / 1 s per key), ``cryptofuse`` (100 / 60 s per token owner):
-``{"count", "window"}``, rolling windows (a request is refused when the requests accepted in the last
-``window`` seconds already number ``count``); ``binance``: ``{"weight": 2400, "budget": 12000, "window": 60.0,
-"ban": 120.0}``, calendar windows.
+``clock`` (a function returning seconds) drives the rate-limit windows, bans and token lifetimes instead of the
+monotonic clock (and of the wall clock for Binance's calendar minute), so that a test steps through a window
+instead of sleeping through it; ``limits`` overrides entries of ``DEFAULT_LIMITS`` (merged), e.g.
+``{"binance": {"budget": 4800, "window": 1.0}, "zoomex": {"count": 2, "window": 0.3}}``. Entries: ``zoomex``
+(5 / 1 s per key), ``zoomex_ip`` (600 / 5 s -> HTTP 403 and a ``ban`` of 600 s), ``coinw_spot`` (returnBalances
+3 / 1 s per key), ``coinw_spot_complete`` (5 / 2 s per key), ``coinw_affiliate`` (5 / 1 s per key), ``cryptofuse``
+(100 / 60 s per token owner): ``{"count", "window"}``, rolling windows (a request is refused when the requests
+accepted in the last ``window`` seconds already number ``count``); ``binance``: ``{"weight": 2400, "budget": 12000,
+"window": 60.0, "ban": 120.0}``, calendar windows.
 
 Attributes and methods:
 

@@ -99,7 +99,7 @@ def _charge(sb: Sandbox, req: Request) -> Reply | None:
     """Apply the IP weight budget; return the 429/418 reply when the call is refused."""
     spec = sb.limits["binance"]
     window, weight, budget = float(spec["window"]), int(spec["weight"]), int(spec["budget"])  # float-ok: seconds
-    now = time.time()
+    now = sb.calendar_seconds()
     wid = math.floor(now / window)
     with _lock:
         st = _weight_state(sb)
@@ -125,7 +125,7 @@ def _charge(sb: Sandbox, req: Request) -> Reply | None:
 
 def server_time(sb: Sandbox, req: Request) -> Reply:
     window = float(sb.limits["binance"]["window"])  # float-ok: seconds
-    wid = math.floor(time.time() / window)
+    wid = math.floor(sb.calendar_seconds() / window)
     with _lock:
         st = _weight_state(sb)
         if st["api_wid"] != wid:

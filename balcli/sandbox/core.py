@@ -119,19 +119,21 @@ class RollingLimiter:
     """``count`` requests per rolling ``window`` seconds, per key.
 
     A request is rejected when the number of requests accepted in the last ``window`` seconds (strictly after
-    now - window) already equals ``count``. Rejected requests are not recorded. Uses the monotonic clock, so a
-    frozen or shifted sandbox clock does not affect limits.
+    now - window) already equals ``count``. Rejected requests are not recorded. ``clock`` is the sandbox's
+    limit clock (``Sandbox.limit_seconds``: monotonic unless a test injects its own), so a frozen or shifted
+    server clock does not affect limits.
     """
 
-    def __init__(self, count: int, window: float) -> None:
+    def __init__(self, count: int, window: float, clock: Callable[[], float] | None = None) -> None:
         self.count = count
         self.window = window
+        self._clock = clock or (lambda: time.monotonic())
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str) -> float | None:
         """Record and return None when allowed; else return seconds until a slot frees up."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - self.window:

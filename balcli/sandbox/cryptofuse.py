@@ -118,7 +118,7 @@ def issue_token(sb: Sandbox, req: Request) -> Reply:
     token = hashlib.sha256(f"{sb.seed}:{client_id}:{n}:{time.time_ns()}".encode()).hexdigest()[:40]
     with _lock:
         _tokens(sb)[token] = {"owner": client_id, "scopes": set(requested),
-                              "expires": time.monotonic() + float(sb.token_ttl)}  # float-ok: seconds
+                              "expires": sb.limit_seconds() + float(sb.token_ttl)}  # float-ok: seconds
     return json_reply(200, {"access_token": token, "token_type": "Bearer",
                             "expires_in": math.ceil(float(sb.token_ttl)), "scope": scope,  # float-ok: seconds
                             "issued_at": datetime.fromtimestamp(issued / 1000, timezone.utc)
@@ -138,7 +138,7 @@ def _authorize(sb: Sandbox, req: Request, needed: tuple[str, ...]) -> Reply | st
             info = _tokens(sb).get(token)
         if info is None:
             return _error(401, "authentication_failed", "Invalid or missing authentication token", headers=hdr)
-        if time.monotonic() >= info["expires"]:
+        if sb.limit_seconds() >= info["expires"]:
             return _error(401, "authentication_failed", "Authentication token has expired", headers=hdr)
         owner, scopes = info["owner"], info["scopes"]
     missing = [s for s in needed if s not in scopes]

@@ -64,9 +64,17 @@ def _api_for_path(path: str) -> str:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = True  # an embedded sandbox never holds up the interpreter's exit; ``stop()`` joins them
     allow_reuse_address = True
     sandbox: Sandbox
+    handlers: list[threading.Thread]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, as in ThreadingMixIn, but every one kept for `stop()` to join."""
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name=f"balcli-sandbox-{self.server_address[1]}-connection", daemon=True)
+        self.handlers = [t for t in getattr(self, "handlers", []) if t.is_alive()] + [thread]
+        thread.start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,9 +150,10 @@ class Sandbox:
                  latency_ms: float = 0, error_rate: float = 0.0, rate_limits: bool = True,
                  clock_offset_ms: int = 0, frozen_time_ms: int | None = None, token_ttl: float = 3600,
                  port: int = 0, host: str = "127.0.0.1", limits: dict[str, dict[str, Any]] | None = None,
-                 epoch: int = 0) -> None:
+                 epoch: int = 0, clock: Callable[[], float] | None = None) -> None:
         self.seed = seed
         self.epoch = epoch
+        self.clock = clock
         self.latency_ms = latency_ms
         self.error_rate = error_rate
         self.rate_limits = rate_limits
@@ -191,21 +200,22 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        """Stop serving and end every thread of the server: the accepting one and one per connection (a
+        keep-alive connection is shut down, an injected latency or timeout is cut short)."""
         server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
+        server.shutdown()  # serve_forever has returned: no connection is accepted any more
         server.server_close()
         with self._lock:
             conns = list(self._open.values())
         for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+            _shut(conn)
+        deadline = time.perf_counter() + 5  # not time.monotonic: a test's fake clock may patch that
+        for thread in [self._thread, *getattr(server, "handlers", [])]:
+            if thread is not None:
+                thread.join(timeout=max(0.0, deadline - time.perf_counter()))
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -223,7 +233,7 @@ class Sandbox:
         """Expire every Cryptofuse access token issued so far (static tokens stay valid)."""
         with self._lock:
             for info in self.state.get("cryptofuse_tokens", {}).values():
-                info["expires"] = 0.0
+                info["expires"] = float("-inf")
 
     # ------------------------------------------------------------------ clock
     def now_ms(self) -> int:
@@ -231,6 +241,16 @@ class Sandbox:
         if self.frozen_time_ms is not None:
             return int(self.frozen_time_ms)
         return int(time.time() * 1000) + int(self.clock_offset_ms)
+
+    def limit_seconds(self) -> float:
+        """The clock of the rolling rate-limit windows, bans and token lifetimes: ``clock`` if one was given,
+        else the monotonic clock (not the server clock: a shifted or frozen one leaves the limits alone)."""
+        return self.clock() if self.clock is not None else time.monotonic()
+
+    def calendar_seconds(self) -> float:
+        """The clock of Binance's calendar windows (whole minutes of the wall clock): ``clock`` if one was given,
+        else the wall clock."""
+        return self.clock() if self.clock is not None else time.time()
 
     # ------------------------------------------------------------------ log
     @property
@@ -261,7 +281,10 @@ class Sandbox:
             self._connections += 1
             self._open[self._connections] = conn
             self.nodelay.append(nodelay)
-            return self._connections
+            number = self._connections
+        if self._stopping.is_set():  # accepted as stop() began: it may have missed this one
+            _shut(conn)
+        return number
 
     def _closed(self, conn: socket.socket) -> None:
         with self._lock:
@@ -276,7 +299,7 @@ class Sandbox:
             if lim is None:
                 spec = self.limits[name]
                 window = float(spec["window"])  # float-ok: seconds
-                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), window)
+                lim = self.state[f"limiter:{name}"] = RollingLimiter(int(spec["count"]), window, self.limit_seconds)
             return lim
 
     # ------------------------------------------------------------------ faults
@@ -391,6 +414,13 @@ class Sandbox:
             if take("invalid_json") is not None:
                 reply.body = reply.body[: max(1, len(reply.body) // 2)] + b"<!-- truncated"
         return reply
+
+
+def _shut(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _server_error(module: Any, status: int, html: bool) -> Reply:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from typing import TYPE_CHECKING, Any
 
 from .core import Reply, Request, html_reply, json_reply, parse_int
@@ -113,7 +112,7 @@ def asset_balance(sb: Sandbox, req: Request) -> Reply:
     if req.method != "GET":
         return not_found(sb, req)
     if sb.rate_limits:
-        now_s = time.monotonic()
+        now_s = sb.limit_seconds()
         if sb.state.get("zoomex_ban_until", 0.0) > now_s:
             return banned(sb, req)
         if sb.limiter("zoomex_ip").acquire("127.0.0.1") is not None:

@@ -1,0 +1,41 @@
+"""Stopping the page fetches of a consumer that went away (``| head``, an error on an earlier page, Ctrl-C).
+
+``balcli.pagination`` runs each page fetch on a thread of its own with the stop event of its run of pages
+(``running_until``); when the run ends it sets the event and waits for those threads. The transport asks
+``stopped()`` before each attempt and waits with ``pause()``, which the event cuts short: a page still being
+retried or waiting for its rate-limit slot ends at once instead of after its back-off. On any other thread
+(the main one) ``pause`` is ``time.sleep`` and ``stopped()`` is False.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_local = threading.local()
+
+
+def running_until(stop: threading.Event, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on this thread, stopped early (see ``stopped`` and ``pause``) once ``stop`` is set."""
+    _local.stop = stop
+    try:
+        return fn(*args)
+    finally:
+        _local.stop = None
+
+
+def stopped() -> bool:
+    stop = getattr(_local, "stop", None)
+    return stop is not None and stop.is_set()
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds``, or less: until this thread's page fetch is stopped."""
+    stop = getattr(_local, "stop", None)
+    if stop is None:
+        time.sleep(seconds)  # looked up late: tests patch time.sleep
+    else:
+        stop.wait(seconds)
