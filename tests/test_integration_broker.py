@@ -155,8 +155,9 @@ def test_closed_stdout_does_not_wait_for_pages_in_flight(sandbox, sandbox_env, m
     out CoinW's 30 s rate-limit pause, and none of them is asked for again.
 
     Staged so that the order of events is fixed, not a matter of timing: pages 3 to 5 (in flight with page 2) are
-    refused with CoinW's rate-limit code, and only once they all were does the reader go away; page 2 is answered
-    after that, and the write of its rows is where balcli finds the pipe closed, with three pages in their pause."""
+    refused with CoinW's rate-limit code, and once the first of them was, the reader goes away; page 2 is answered
+    after that, and the write of its rows is where balcli finds the pipe closed, with the exchange in its pause (a
+    429 pauses every worker: pages 4 and 5 may not even have been sent)."""
     from balcli.sandbox import coinw_affiliate, server
 
     reader_gone = threading.Event()
@@ -170,11 +171,11 @@ def test_closed_stdout_does_not_wait_for_pages_in_flight(sandbox, sandbox_env, m
         return coinw_affiliate.user_assets(sb, req)
 
     monkeypatch.setitem(server.ROUTES, coinw_affiliate.PATH, ("coinw_affiliate", staged))
-    with balcli_process("invitees", "-o", "csv", "--page-size", "20", stdout=subprocess.PIPE,
+    with balcli_process("invitees", "-o", "csv", "--page-size", "20", "--timeout", "60", stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, text=True) as proc:
         lines = [proc.stdout.readline(), proc.stdout.readline()]  # what `head -2` reads before it exits
         deadline = time.monotonic() + 20
-        while sandbox.count(api="coinw_affiliate", rate_limited=True) < 3 and time.monotonic() < deadline:
+        while sandbox.count(api="coinw_affiliate", rate_limited=True) < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.stdout.close()
         reader_gone.set()
@@ -186,7 +187,7 @@ def test_closed_stdout_does_not_wait_for_pages_in_flight(sandbox, sandbox_env, m
     assert (code, err) == (0, "")
     assert elapsed < 20, f"took {elapsed:.1f} s"  # a pause waited out would take 30 s
     pages = [int(dict(q.query)["pageNo"]) for q in sandbox.requests if q.api == "coinw_affiliate"]
-    assert sorted(pages) == [1, 2, 3, 4, 5]  # the four in flight after page 1; none retried, none more
+    assert len(pages) == len(set(pages)) and {1, 2, 3} <= set(pages) <= {1, 2, 3, 4, 5}  # none retried, none more
 
 
 def test_closed_stdout_is_exit_0_for_balcli_itself(sandbox, sandbox_env):
