@@ -224,7 +224,7 @@ def _all_options(ctx: Any) -> list[str]:
 
 _PROBLEMS = [
     (re.compile(r"^(.*) is not a valid (?:integer|int)( range)?\.?$"), r"\1 is not a whole number"),
-    (re.compile(r"^(.*) is not a valid float( range)?\.?$"), r"\1 is not a number"),
+    (re.compile(r"^(.*) is not a valid float( range)?\.?$"), r"\1 is not a number"),  # float-ok: click's words
     (re.compile(r"^(.*) is not in the range .*$"), r"\1 is out of range"),
     (re.compile(r"^(.*) is not one of .*$"), r"\1 is not a valid choice"),
     (re.compile(r"^(.*) is not a valid boolean\..*$"), r"\1 is not a boolean"),

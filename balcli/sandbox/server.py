@@ -233,7 +233,7 @@ class Sandbox:
         """Expire every Cryptofuse access token issued so far (static tokens stay valid)."""
         with self._lock:
             for info in self.state.get("cryptofuse_tokens", {}).values():
-                info["expires"] = float("-inf")
+                info["expires"] = float("-inf")  # float-ok: a token expiry, not an amount
 
     # ------------------------------------------------------------------ clock
     def now_ms(self) -> int:
