@@ -10,19 +10,14 @@ deleting the folder is always safe. Standard library only, and cheap to import (
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from balcli import dirs
+
 
 def user_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "balcli"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "balcli"
-    if os.name == "nt" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "balcli" / "Cache"
-    return Path.home() / ".cache" / "balcli"
+    return dirs.user_dir("cache", env)
 
 
 def private_dir(env: Mapping[str, str] = os.environ) -> Path:

@@ -19,13 +19,12 @@ and bad values are errors that name the file, the key and the line. Secrets neve
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from balcli import options
+from balcli import dirs, options
 from balcli.errors import ConfigError
 from balcli.exchanges import EXCHANGES, Exchange
 
@@ -40,25 +39,13 @@ _TOP_OPTIONS = {o.name: o for o in options.DEFAULTS}
 
 
 def user_config_dir(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get("XDG_CONFIG_HOME"):
-        return Path(env["XDG_CONFIG_HOME"]) / "balcli"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "balcli"
-    if os.name == "nt" and env.get("APPDATA"):
-        return Path(env["APPDATA"]) / "balcli"
-    return Path.home() / ".config" / "balcli"
+    return dirs.user_dir("config", env)
 
 
 def user_data_dir(env: Mapping[str, str] = os.environ) -> Path:
     """Where balcli keeps data it made (the history of ``--record``): ``$XDG_DATA_HOME/balcli`` or
     ``~/.local/share/balcli`` (``~/Library/Application Support/balcli`` on macOS, ``%LOCALAPPDATA%`` on Windows)."""
-    if env.get("XDG_DATA_HOME"):
-        return Path(env["XDG_DATA_HOME"]) / "balcli"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "balcli"
-    if os.name == "nt" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "balcli"
-    return Path.home() / ".local" / "share" / "balcli"
+    return dirs.user_dir("data", env)
 
 
 class Setting(NamedTuple):  # not a dataclass: 10x cheaper to define at start-up
