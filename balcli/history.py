@@ -28,6 +28,7 @@ of a newer schema than this balcli knows, a corrupt or an unreadable file is a `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -227,11 +228,12 @@ class Store:
             raise _broken(path, exc) from None
         store = cls(path, db)
         try:
-            db.execute("PRAGMA foreign_keys = ON")
-            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
-            store._migrate()
+            with _opening(path):  # one opener at a time: two switching a new file to WAL at once can deadlock
+                db.execute("PRAGMA foreign_keys = ON")
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+                store._migrate()
         except ConfigError:
             db.close()
             raise
@@ -612,6 +614,24 @@ class Recorder:
                 raise
             db.execute("DELETE FROM temp.staging")
         return run_id
+
+
+@contextlib.contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on a lock file beside the database while a connection sets it up (journal mode,
+    migrations); without a usable lock file (a read-only folder, Windows), no lock: SQLite's own still holds."""
+    try:
+        import fcntl
+
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _make_encoder() -> Callable[[Any], str]:
