@@ -5,6 +5,10 @@
 ``stopped()`` before each attempt and waits with ``pause()``, which the event cuts short: a page still being
 retried or waiting for its rate-limit slot ends at once instead of after its back-off. On any other thread
 (the main one) ``pause`` is ``time.sleep`` and ``stopped()`` is False.
+
+The transport also calls ``retrying()`` before it retries a failed attempt: a fetch run with ``on_retry`` learns
+of it (pagination asks for a second page ahead of the first one's answer only while the first is merely slow,
+not failing, and lets such a page make a single attempt).
 """
 
 from __future__ import annotations
@@ -18,13 +22,23 @@ T = TypeVar("T")
 _local = threading.local()
 
 
-def running_until(stop: threading.Event, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` on this thread, stopped early (see ``stopped`` and ``pause``) once ``stop`` is set."""
-    _local.stop = stop
+def running_until(stop: threading.Event | None, fn: Callable[..., T], *args: Any,
+                  on_retry: Callable[[], None] | None = None) -> T:
+    """``fn(*args)`` on this thread, stopped early (see ``stopped`` and ``pause``) once ``stop`` is set (``None``:
+    as before), with ``on_retry()`` called before each retry the transport makes (it may raise, to give up)."""
+    previous = getattr(_local, "stop", None), getattr(_local, "on_retry", None)
+    _local.stop, _local.on_retry = stop if stop is not None else previous[0], on_retry
     try:
         return fn(*args)
     finally:
-        _local.stop = None
+        _local.stop, _local.on_retry = previous
+
+
+def retrying() -> None:
+    """The transport is about to retry a failed attempt on this thread (see ``running_until``)."""
+    on_retry = getattr(_local, "on_retry", None)
+    if on_retry is not None:
+        on_retry()
 
 
 def stopped() -> bool:

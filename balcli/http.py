@@ -304,7 +304,8 @@ class HttpClient:
                 if delay is None:
                     raise
                 if limiter and isinstance(exc, RateLimitError):
-                    limiter.hold(delay)
+                    limiter.hold(delay)  # binds every worker, whether or not this one retries
+                cancel.retrying()
                 self._wait(delay, f"retry {attempt}/{self.max_retries} after {exc.message}")
 
     def _backoff(self, attempt: int, exc: RateLimitError | NetworkError) -> float | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from balcli.cancel import running_until
-from balcli.errors import ResponseError
+from balcli.errors import BalcliError, ResponseError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future  # imported when pages are fetched concurrently
@@ -169,6 +169,7 @@ def cursor_pages(
 def indexed_pages(
     fetch: Callable[[int, int], tuple[list[T], int]], *, page_size: int, key: Key[T], label: str,
     max_items: int | None = None, concurrency: int = 1, warn: Warn = _ignore, on_page: OnPage = _ignore,
+    speculate_after: float | None = None,
 ) -> Iterator[list[T]]:
     """Pages addressed by index (0-based) and size: ``fetch(index, size) -> (items, total)``.
 
@@ -178,8 +179,38 @@ def indexed_pages(
     The reported total ends the run only while it is consistent with the pages: once the pages have held more
     rows than it says, it is stale, and the run reads on (one page at a time) until a short or an empty page,
     then warns. A total above the rows the pages hold ends with an empty page: an error (exit 7).
+
+    ``speculate_after`` (concurrent runs; seconds, the rate limiter's spacing): when the first page has not come
+    back by then, the second is asked for before the total is known, so that a slow API costs one latency and
+    not two before the pages flow at the full rate. A fast first answer (the usual case) sends nothing more; a
+    slow one costs one unneeded request when everything fits on the first page (its rows are never used).
     """
-    first, total = fetch(0, page_size)
+    workers = _Workers()
+    # Set once the first page is back, is being retried, or the run ends: a second page not yet on its way is
+    # then not sent ahead of the total (and one on the wire makes that single attempt).
+    answered = threading.Event()
+    speculative: Future[tuple[list[T], int] | None] | None = None
+    if speculate_after is not None and concurrency > 1 and (max_items is None or max_items > page_size):
+
+        def one_attempt() -> None:
+            raise _Speculation("the page ahead of the total is not retried: it is asked for again in its turn")
+
+        def second_page(index: int, size: int) -> tuple[list[T], int] | None:
+            if answered.wait(speculate_after):
+                return None
+            try:
+                return running_until(answered, fetch, index, size, on_retry=one_attempt)
+            except BalcliError:  # not the run's error: the page is asked for again in its turn, if needed
+                return None
+
+        speculative = workers.start(second_page, 1, page_size)
+    ahead: deque[tuple[int, Future[Any]]] = deque()
+    try:
+        first, total = running_until(None, fetch, 0, page_size, on_retry=answered.set)
+    except BaseException:
+        _stop(workers, answered, ahead, speculative)
+        raise
+    answered.set()
     # A short first page is the server's cap unless it holds exactly the total: with more rows to come, or
     # with more rows than the (then stale) total, the next pages are asked for at that size.
     size = len(first) if 0 < len(first) < page_size and total != len(first) else page_size
@@ -190,9 +221,10 @@ def indexed_pages(
     planned = math.ceil(target / size) if size else 0
 
     concurrent = concurrency > 1 and planned > 2
-    ahead: deque[tuple[int, Future[tuple[list[T], int]]]] = deque()
-    workers = _Workers()
     next_index = 1
+    if speculative is not None and size == page_size and planned >= 2:
+        ahead.append((1, speculative))  # None if it was never sent: the page is then fetched in its turn
+        next_index, speculative = 2, None
 
     def submit_more() -> None:
         nonlocal next_index
@@ -252,18 +284,22 @@ def indexed_pages(
             if done or (not stale and rows >= target):
                 return
             index += 1
-            if ahead and ahead[0][0] == index:
-                items, total = ahead.popleft()[1].result()
-            else:
-                items, total = fetch(index, size)
+            page = ahead.popleft()[1].result() if ahead and ahead[0][0] == index else None
+            items, total = page if page is not None else fetch(index, size)
     finally:
-        # Pages still in flight when the consumer stops (| head, an error, Ctrl-C, close()) are stopped: one not
-        # yet started never starts, one being retried or waiting for the rate limiter ends at once, and one whose
-        # request is on the wire ends with that request (bounded by --timeout). Then they are waited for.
-        workers.stop.set()
-        for _, fut in ahead:
-            fut.cancel()
-        workers.join()
+        _stop(workers, answered, ahead, speculative)
+
+
+def _stop(workers: _Workers, answered: threading.Event, ahead: deque[tuple[int, Future[Any]]],
+          speculative: Future[Any] | None) -> None:
+    """Pages still in flight when the consumer stops (| head, an error, Ctrl-C, close()) are stopped: one not yet
+    started never starts, one being retried or waiting for the rate limiter ends at once, and one whose request is
+    on the wire ends with that request (bounded by --timeout). Then they are waited for."""
+    answered.set()
+    workers.stop.set()
+    for fut in [fut for _, fut in ahead] + ([speculative] if speculative else []):
+        fut.cancel()
+    workers.join()
 
 
 def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
@@ -322,6 +358,10 @@ class _Workers:
     def join(self) -> None:
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0)
+
+
+class _Speculation(BalcliError):
+    """A page asked for ahead of the total failed its one attempt."""
 
 
 def _target(total: int, max_items: int | None) -> int:

@@ -531,6 +531,10 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="every kind of measurement once, small and quick (CI: the harness must keep working; "
                              "its figures are not measurements, and only a failing command fails it)")
+    parser.add_argument("--only", action="append", default=[], metavar="SECTION",
+                        choices=["startup", "saturation", "latency", "shared", "summary", "table", "memory"],
+                        help="measure only this section (repeatable): startup, saturation, latency, shared, "
+                             "summary, table, memory")
     args = parser.parse_args()
     started = time.perf_counter()
     compileall.compile_dir(str(ROOT / "balcli"), quiet=1)  # the timed runs must not include compilation
@@ -547,15 +551,24 @@ def main() -> int:
             summary_vs_slowest(home, sb, 1)
             memory(home, 1, (1000, 2000))
         else:
-            startup(tmp, sb, args.rounds)
-            broker = saturation(home, sb, args.runs)
-            concurrent = latency_hiding(home, sb, args.runs)
-            keep_alive(broker, concurrent)
-            shared_limits(home, sb)
-            summary_vs_slowest(home, sb, args.runs)
-            table(args.runs)
-            table_job(home, sb, args.runs)
-            memory(home, args.runs, (10_000, 100_000))
+            wanted = set(args.only) or {"startup", "saturation", "latency", "shared", "summary", "table", "memory"}
+            if "startup" in wanted:
+                startup(tmp, sb, args.rounds)
+            if "saturation" in wanted:
+                broker = saturation(home, sb, args.runs)
+            if "latency" in wanted:
+                concurrent = latency_hiding(home, sb, args.runs)
+            if {"saturation", "latency"} <= wanted:
+                keep_alive(broker, concurrent)
+            if "shared" in wanted:
+                shared_limits(home, sb)
+            if "summary" in wanted:
+                summary_vs_slowest(home, sb, args.runs)
+            if "table" in wanted:
+                table(args.runs)
+                table_job(home, sb, args.runs)
+            if "memory" in wanted:
+                memory(home, args.runs, (10_000, 100_000))
     finally:
         sb.close()
         shutil.rmtree(tmp, ignore_errors=True)

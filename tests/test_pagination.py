@@ -511,6 +511,110 @@ def test_concurrency_is_sequential_for_two_pages_or_fewer():
     assert server.started == [0, 1] and server.max_in_flight == 1
 
 
+# -- a slow first page: the second is asked for before the total is known ---------------------------------------
+
+class FirstPageGate:
+    """Page 1 answers only once ``release`` is set (or after 5 s); records the requests in the order they began."""
+
+    def __init__(self, server: IndexedServer, *, slow_first: bool = True) -> None:
+        self.server, self.release = server, threading.Event()
+        self.began: list[int] = []
+        self.lock = threading.Lock()
+        self.slow_first = slow_first
+        self.second_came_first = False
+
+    def fetch(self, index: int, size: int):
+        with self.lock:
+            self.began.append(index)
+        if index == 0 and self.slow_first:
+            self.second_came_first = self.release.wait(5)
+        elif index == 1:
+            self.release.set()  # page 2 was asked for while page 1 was still out
+        return self.server.fetch(index, size)
+
+
+def test_a_slow_first_page_has_the_second_asked_for_before_its_total_arrives():
+    gate = FirstPageGate(IndexedServer(rows(35)))
+    got = flat(indexed_pages(gate.fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert got == list(range(35))
+    assert gate.second_came_first  # page 2 was asked for while page 1 was out (page 1 waited for it)
+    assert sorted(gate.server.requests) == [(1, 10), (2, 10), (3, 10), (4, 10)]  # no page asked for twice
+
+
+def test_a_fast_first_page_sends_nothing_ahead_of_its_total():
+    gate = FirstPageGate(IndexedServer(rows(8)), slow_first=False)
+    got = flat(indexed_pages(gate.fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=5))
+    assert got == list(range(8)) and gate.server.requests == [(1, 10)]
+    assert page_threads() == []
+
+
+def test_a_slow_single_page_costs_one_unused_request_and_no_rows():
+    gate = FirstPageGate(IndexedServer(rows(8)))
+    got = flat(indexed_pages(gate.fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert got == list(range(8)) and gate.second_came_first
+    assert sorted(gate.server.requests) == [(1, 10), (2, 10)]  # the second page was asked for, and is empty
+    assert page_threads() == []
+
+
+def test_a_speculative_page_at_a_size_the_server_caps_is_not_used():
+    gate = FirstPageGate(IndexedServer(rows(25), cap=5))
+    got = flat(indexed_pages(gate.fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert got == list(range(25))  # rows 10-14 of the speculative (page 2, size 10) answer are not taken
+    assert sorted(gate.server.requests) == [(1, 10), (2, 5), (2, 10), (3, 5), (4, 5), (5, 5)]
+
+
+def test_no_speculation_when_max_items_fits_the_first_page_or_when_sequential():
+    for kwargs in ({"max_items": 10, "concurrency": 3}, {"concurrency": 1}):
+        server = SlowServer(50, 10, delay=lambda k: 0.05 if k == 0 else 0)
+        list(indexed_pages(server.fetch, page_size=10, key=ident, label="T", speculate_after=0.001, **kwargs))
+        assert server.started[:1] == [0] and server.max_in_flight == 1, kwargs
+
+
+def test_a_page_ahead_of_the_total_makes_one_attempt_and_is_asked_for_again_in_its_turn():
+    """The transport tells of each retry (``cancel.retrying``): the page sent ahead of the total gives up there."""
+    attempts: list[int] = []
+    release = threading.Event()
+
+    def fetch(index, size):
+        attempts.append(index)
+        if index == 0:
+            release.wait(5)
+        elif index == 1 and attempts.count(1) == 1:
+            release.set()
+            cancel.retrying()  # its first attempt failed: the transport would now back off and retry
+            raise AssertionError("a speculative page was retried")
+        return rows(10, start=index * 10), 30
+
+    got = flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert got == list(range(30)) and sorted(attempts) == [0, 1, 1, 2]
+
+
+def test_a_first_page_being_retried_sends_nothing_ahead():
+    attempts: list[int] = []
+
+    def fetch(index, size):
+        attempts.append(index)
+        if index == 0:
+            cancel.retrying()  # page 1 failed an attempt and is retried: the API is struggling, not merely slow
+            time.sleep(0.2)
+        return rows(10, start=index * 10), 30
+
+    got = flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.05))
+    assert got == list(range(30)) and sorted(attempts) == [0, 1, 2]  # none twice, none ahead
+
+
+def test_an_error_on_a_slow_first_page_sends_no_second_one():
+    attempts: list[int] = []
+
+    def fetch(index, size):
+        attempts.append(index)
+        raise NetworkError("refused")
+
+    with pytest.raises(NetworkError):
+        list(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=5))
+    assert attempts == [0] and page_threads() == []
+
+
 # -- properties ---------------------------------------------------------------------------------------------
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -188,7 +188,7 @@ def user_assets_pages(
 
     pages = indexed_pages(fetch, page_size=page_size, key=uid_of, label=WHERE, max_items=max_items,
                           concurrency=max(1, min(concurrency, math.ceil(rate_limit))), warn=warn or (lambda _: None),
-                          on_page=on_page or (lambda *_: None))
+                          on_page=on_page or (lambda *_: None), speculate_after=limiter.interval)
     for items in pages:
         yield [invitee_row(item, zone) for item in items]
 

@@ -237,7 +237,8 @@ def history_pages(
     if on_page:
         kwargs["on_page"] = on_page
     return indexed_pages(fetch, page_size=page_size, key=lambda row: tuple(row.values()),
-                         label="Cryptofuse balance history", max_items=max_items, concurrency=concurrency, **kwargs)
+                         label="Cryptofuse balance history", max_items=max_items, concurrency=concurrency,
+                         speculate_after=session.limiter.interval, **kwargs)
 
 
 def history_row(entry: Any) -> dict:
