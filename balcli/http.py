@@ -280,8 +280,10 @@ class HttpClient:
                 waited += extra
             if self._cancelled.is_set() or cancel.stopped():
                 raise Interrupted("cancelled: the run is ending")
-            if limiter is not None:  # a 429 another worker received after our acquire() binds us too
-                waited += limiter.wait_held()
+            if limiter is not None:  # a 429 received after our acquire(), or a worker that went out late, binds us
+                waited += limiter.wait_turn()
+                if cancel.stopped():
+                    raise Interrupted("cancelled: the run is ending")
             prepared = api.prepare(method, path, params, self.now_ms(api))
             self.add_secrets(api.secrets())  # what the request derived from a secret (CoinW's constant sign)
             try:
@@ -331,6 +333,7 @@ class HttpClient:
         started = time.monotonic()
         if limiter is not None:
             limiter.sent()
+        cancel.sending()
         watch = _Watch()
         _WATCHED.current = watch
         timer = threading.Timer(self.timeout, watch.expire)

@@ -19,8 +19,11 @@ class RateLimiter:
 
     Even spacing at 96% of the documented rate keeps any rolling window under its limit, even with some
     scheduling jitter between the requests (about 40 ms a second at 5/s), while using over 95% of what the
-    API allows. ``sent()`` re-anchors the spacing on the moment a request really leaves, so time spent between
-    ``acquire()`` and the send (signing, a first connection) cannot squeeze two requests together.
+    API allows. ``acquire()`` hands out slots in advance; ``wait_turn()``, called right before the send, makes
+    sure of the spacing from the send before it whichever worker that was: a worker that wakes late from its slot
+    (a busy CPU) and the next one, on time, cannot go out closer together than the spacing, and time spent between
+    ``acquire()`` and the send cannot squeeze two requests together. ``sent()`` re-anchors the next slot on the
+    moment a request really leaves. A caller may acquire without sending: only a send is ever waited for.
     """
 
     HEADROOM = 0.96
@@ -34,6 +37,7 @@ class RateLimiter:
         self._sleep = sleep or (lambda seconds: cancel.pause(seconds))  # cut short for an abandoned page
         self._next = 0.0
         self._held = 0.0  # no request may leave before this moment (a 429's Retry-After)
+        self._last: float | None = None  # when the latest request left (or was cleared to leave)
         self._lock = threading.Lock()
         self.shared = shared
         self.bucket = bucket
@@ -52,13 +56,15 @@ class RateLimiter:
 
     def sent(self) -> None:
         with self._lock:
-            self._next = max(self._next, self._clock() + self.interval)
+            now = self._clock()
+            self._next = max(self._next, now + self.interval)
+            self._last = now if self._last is None else max(self._last, now)
             if self.shared is not None:
                 self.shared.push(self.bucket, self.interval)
 
     def hold(self, seconds: float) -> None:
         """Push every later request back (after a 429 with Retry-After, for instance), in every process, including
-        workers that already passed ``acquire()``: they wait in ``wait_held()`` right before sending."""
+        workers that already passed ``acquire()``: they wait in ``wait_turn()`` right before sending."""
         with self._lock:
             until = self._clock() + seconds
             self._next = max(self._next, until)
@@ -66,16 +72,24 @@ class RateLimiter:
             if self.shared is not None:
                 self.shared.push(self.bucket, seconds)
 
-    def wait_held(self) -> float:
-        """Wait out a hold that began after this worker's ``acquire()``; the seconds waited."""
-        waited = 0.0
-        for _ in range(3):  # a hold extended meanwhile (another 429) is waited out too, a bounded number of times
+    def wait_turn(self) -> float:
+        """Right before a send: wait out a hold that began after this worker's ``acquire()`` and the spacing from
+        the latest send, then claim this send's moment; the seconds waited."""
+        waited, waited_for = 0.0, None
+        for _ in range(8):  # another worker may claim the moment first, or a 429 extend the hold: bounded
             with self._lock:
-                wait = self._held - self._clock()
-            if wait <= 0:
-                break
-            self._sleep(wait)
-            waited += wait
+                now = self._clock()
+                spaced = now if self._last is None else self._last + self.interval
+                moment = max(self._held, spaced)
+                if moment <= now or moment == waited_for:  # (the latter: a clock that a sleep does not move)
+                    break
+            self._sleep(moment - now)
+            waited, waited_for = waited + moment - now, moment
+            if cancel.stopped():  # an abandoned page: the caller ends it before sending
+                return waited
+        with self._lock:
+            now = self._clock()
+            self._last = now if self._last is None else max(self._last, now)
         return waited
 
 

@@ -186,31 +186,17 @@ def indexed_pages(
     slow one costs one unneeded request when everything fits on the first page (its rows are never used).
     """
     workers = _Workers()
-    # Set once the first page is back, is being retried, or the run ends: a second page not yet on its way is
-    # then not sent ahead of the total (and one on the wire makes that single attempt).
-    answered = threading.Event()
-    speculative: Future[tuple[list[T], int] | None] | None = None
-    if speculate_after is not None and concurrency > 1 and (max_items is None or max_items > page_size):
-
-        def one_attempt() -> None:
-            raise _Speculation("the page ahead of the total is not retried: it is asked for again in its turn")
-
-        def second_page(index: int, size: int) -> tuple[list[T], int] | None:
-            if answered.wait(speculate_after):
-                return None
-            try:
-                return running_until(answered, fetch, index, size, on_retry=one_attempt)
-            except BalcliError:  # not the run's error: the page is asked for again in its turn, if needed
-                return None
-
-        speculative = workers.start(second_page, 1, page_size)
     ahead: deque[tuple[int, Future[Any]]] = deque()
+    ahead_of_total = None
+    if speculate_after is not None and concurrency > 1 and (max_items is None or max_items > page_size):
+        ahead_of_total = _SecondPage(fetch, page_size, speculate_after, workers)
     try:
-        first, total = running_until(None, fetch, 0, page_size, on_retry=answered.set)
+        first, total = running_until(None, fetch, 0, page_size,
+                                     on_retry=ahead_of_total.give_up if ahead_of_total else None,
+                                     on_send=ahead_of_total.first_sent.set if ahead_of_total else None)
     except BaseException:
-        _stop(workers, answered, ahead, speculative)
+        _stop(workers, ahead, ahead_of_total)
         raise
-    answered.set()
     # A short first page is the server's cap unless it holds exactly the total: with more rows to come, or
     # with more rows than the (then stale) total, the next pages are asked for at that size.
     size = len(first) if 0 < len(first) < page_size and total != len(first) else page_size
@@ -222,9 +208,9 @@ def indexed_pages(
 
     concurrent = concurrency > 1 and planned > 2
     next_index = 1
-    if speculative is not None and size == page_size and planned >= 2:
-        ahead.append((1, speculative))  # None if it was never sent: the page is then fetched in its turn
-        next_index, speculative = 2, None
+    if ahead_of_total is not None and ahead_of_total.settle(wanted=size == page_size and planned >= 2):
+        ahead.append((1, ahead_of_total.future))
+        next_index = 2
 
     def submit_more() -> None:
         nonlocal next_index
@@ -284,22 +270,76 @@ def indexed_pages(
             if done or (not stale and rows >= target):
                 return
             index += 1
-            page = ahead.popleft()[1].result() if ahead and ahead[0][0] == index else None
-            items, total = page if page is not None else fetch(index, size)
+            if ahead and ahead[0][0] == index:
+                items, total = ahead.popleft()[1].result()
+            else:
+                items, total = fetch(index, size)
     finally:
-        _stop(workers, answered, ahead, speculative)
+        _stop(workers, ahead, ahead_of_total)
 
 
-def _stop(workers: _Workers, answered: threading.Event, ahead: deque[tuple[int, Future[Any]]],
-          speculative: Future[Any] | None) -> None:
+def _stop(workers: _Workers, ahead: deque[tuple[int, Future[Any]]], ahead_of_total: _SecondPage | None) -> None:
     """Pages still in flight when the consumer stops (| head, an error, Ctrl-C, close()) are stopped: one not yet
     started never starts, one being retried or waiting for the rate limiter ends at once, and one whose request is
     on the wire ends with that request (bounded by --timeout). Then they are waited for."""
-    answered.set()
+    if ahead_of_total is not None:
+        ahead_of_total.settle(wanted=False)
     workers.stop.set()
-    for fut in [fut for _, fut in ahead] + ([speculative] if speculative else []):
+    for _, fut in ahead:
         fut.cancel()
     workers.join()
+
+
+class _SecondPage:
+    """The second page, asked for before the first page's total is known when the first is slow to come back.
+
+    Once the first page's request has left, its thread waits ``after`` seconds (the rate limiter's spacing) for
+    its answer. If the first page is back
+    by then, or is being retried (the API is failing, not merely slow: ``give_up``), nothing is sent. Otherwise the
+    page is sent, and once sent it is the page's one request: the consumer ``settle``s whether it is wanted (the
+    first page's total says there is a second page, at the size asked for). An attempt that fails with something
+    worth retrying is retried only if the page is wanted, as any page in its turn."""
+
+    def __init__(self, fetch: Callable[[int, int], Any], size: int, after: float, workers: _Workers) -> None:
+        self._fetch, self._size, self._after = fetch, size, after
+        self._lock = threading.Lock()
+        self._settled = threading.Event()  # the first page is back (or being retried, or the run ended)
+        self.first_sent = threading.Event()  # the first page's request left (or the page is settled)
+        self._sent = False
+        self._wanted = False
+        self.future = workers.start(self._run, 1, size)
+
+    def give_up(self) -> None:
+        """The first page is being retried: do not send this one ahead of it (one already sent stays sent)."""
+        with self._lock:
+            self._settled.set()
+            self.first_sent.set()
+
+    def settle(self, *, wanted: bool) -> bool:
+        """The first page is back: whether this page is in use (it was sent, and is ``wanted``)."""
+        with self._lock:
+            if not self._settled.is_set():
+                self._wanted = wanted
+                self._settled.set()
+            self.first_sent.set()
+            return self._sent and self._wanted
+
+    def _run(self, index: int, size: int) -> Any:
+        self.first_sent.wait()
+        self._settled.wait(self._after)
+        with self._lock:
+            if self._settled.is_set():
+                return None
+            self._sent = True
+        try:
+            return running_until(None, self._fetch, index, size, on_retry=self._one_attempt)
+        except _Speculation:
+            self._settled.wait()
+            return self._fetch(index, size) if self._wanted else None
+
+    def _one_attempt(self) -> None:
+        if not (self._settled.is_set() and self._wanted):
+            raise _Speculation("a page asked for ahead of the total is retried only once it is known to be wanted")
 
 
 def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:
@@ -361,7 +401,7 @@ class _Workers:
 
 
 class _Speculation(BalcliError):
-    """A page asked for ahead of the total failed its one attempt."""
+    """A page asked for ahead of the total failed an attempt before it was known to be wanted."""
 
 
 def _target(total: int, max_items: int | None) -> int:

@@ -438,6 +438,24 @@ def test_limiter_reanchors_on_the_real_send():
     limiter.sent()
 
 
+def test_a_worker_late_for_its_slot_and_the_next_one_on_time_still_go_out_a_full_spacing_apart():
+    """Under a busy CPU a worker may wake from its slot late, after the next worker's slot: whichever goes out
+    first, the other waits the spacing from it (a strict rolling window would refuse the pair)."""
+    now = [0.0]
+    limiter = RateLimiter(5.0, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert limiter.acquire() == 0  # worker A's slot: 0 (then A is descheduled)
+    assert limiter.acquire() == pytest.approx(limiter.interval)  # worker B's slot, on time
+    assert limiter.wait_turn() == 0  # B goes first
+    limiter.sent()
+    b_sent = now[0]
+    now[0] += 0.04  # A wakes 40 ms after B's send, ~250 ms late for its own slot
+    assert limiter.wait_turn() == pytest.approx(limiter.interval - 0.04)
+    assert now[0] - b_sent == pytest.approx(limiter.interval)
+    now[0] += 1.0  # an acquire without a send (a page cancelled) holds nobody up
+    limiter.acquire()
+    assert limiter.acquire() == pytest.approx(limiter.interval) and limiter.wait_turn() == 0
+
+
 def test_limiter_is_thread_safe_under_contention():
     clock_lock = threading.Lock()
     now = [0.0]
@@ -561,7 +579,7 @@ def test_v_prints_one_line_per_request_with_status_time_attempt_and_wait(rsps, e
     rsps.get(URL, json={"ok": 1})
     rsps.get(URL, json={"ok": 2})
     now = [0.0]
-    limiter = RateLimiter(5.0, clock=lambda: now[0], sleep=lambda s: None)
+    limiter = RateLimiter(5.0, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
     c = HttpClient(err=err, verbose=1)
     c.call(FakeApi(), "GET", PATH, limiter=limiter)
     c.call(FakeApi(), "GET", PATH, limiter=limiter)
@@ -570,8 +588,8 @@ def test_v_prints_one_line_per_request_with_status_time_attempt_and_wait(rsps, e
     fields = [LINE.match(line).groups() for line in lines]
     assert [f[0] for f in fields] == ["-", "503", "200", "200"]
     assert [f[1] for f in fields] == ["1", "2", "3", "1"]
-    interval_ms = limiter.interval * 1000  # the limiter's queue, one slot per request at just under 5/s
-    assert [int(f[2]) for f in fields] == [round(i * interval_ms) for i in range(4)]
+    interval_ms = limiter.interval * 1000  # one slot per request at just under 5/s, each after the one before
+    assert [int(f[2]) for f in fields] == [0] + [round(interval_ms)] * 3
     assert SECRET not in err.getvalue() and KEY not in err.getvalue()
 
 

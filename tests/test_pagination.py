@@ -526,6 +526,7 @@ class FirstPageGate:
     def fetch(self, index: int, size: int):
         with self.lock:
             self.began.append(index)
+        cancel.sending()  # as the transport tells, when the request leaves
         if index == 0 and self.slow_first:
             self.second_came_first = self.release.wait(5)
         elif index == 1:
@@ -566,7 +567,12 @@ def test_a_speculative_page_at_a_size_the_server_caps_is_not_used():
 def test_no_speculation_when_max_items_fits_the_first_page_or_when_sequential():
     for kwargs in ({"max_items": 10, "concurrency": 3}, {"concurrency": 1}):
         server = SlowServer(50, 10, delay=lambda k: 0.05 if k == 0 else 0)
-        list(indexed_pages(server.fetch, page_size=10, key=ident, label="T", speculate_after=0.001, **kwargs))
+
+        def fetch(index, size, server=server):
+            cancel.sending()
+            return server.fetch(index, size)
+
+        list(indexed_pages(fetch, page_size=10, key=ident, label="T", speculate_after=0.001, **kwargs))
         assert server.started[:1] == [0] and server.max_in_flight == 1, kwargs
 
 
@@ -577,6 +583,7 @@ def test_a_page_ahead_of_the_total_makes_one_attempt_and_is_asked_for_again_in_i
 
     def fetch(index, size):
         attempts.append(index)
+        cancel.sending()
         if index == 0:
             release.wait(5)
         elif index == 1 and attempts.count(1) == 1:
@@ -594,6 +601,7 @@ def test_a_first_page_being_retried_sends_nothing_ahead():
 
     def fetch(index, size):
         attempts.append(index)
+        cancel.sending()
         if index == 0:
             cancel.retrying()  # page 1 failed an attempt and is retried: the API is struggling, not merely slow
             time.sleep(0.2)
@@ -601,6 +609,21 @@ def test_a_first_page_being_retried_sends_nothing_ahead():
 
     got = flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.05))
     assert got == list(range(30)) and sorted(attempts) == [0, 1, 2]  # none twice, none ahead
+
+
+def test_the_wait_counts_from_the_first_request_leaving_not_from_its_preparation():
+    attempts: list[int] = []
+
+    def fetch(index, size):
+        attempts.append(index)
+        if index == 0:
+            time.sleep(0.2)  # a first request's set-up (imports, a connection) is not the API being slow
+        cancel.sending()
+        return rows(8), 8
+
+    assert flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3,
+                              speculate_after=0.05)) == list(range(8))
+    assert attempts == [0]
 
 
 def test_an_error_on_a_slow_first_page_sends_no_second_one():
