@@ -227,3 +227,15 @@ def test_the_same_command_line_with_valid_values_does_reach_the_sandbox(shared_s
     assert r.code == 0 and r.json()
     assert shared_sandbox.count(api="coinw_spot") == 1
     shared_sandbox.clear_log()
+
+
+@pytest.mark.parametrize("args,valid", [
+    (["broker", "-o", "xml"], "table, json, ndjson, csv, tsv;"),  # prometheus is refused there: not offered
+    (["oauth", "history", "-o", "xml"], "table, json, ndjson, csv, tsv;"),
+    (["summary", "-o", "xml"], "table, json, ndjson, csv, tsv, prometheus;"),
+    (["check", "-o", "xml", "spot:USDT>1"], "table, json, ndjson, csv, tsv, prometheus;"),
+])
+def test_a_bad_format_lists_what_that_command_takes(args, valid):
+    r = run_cli(*args)
+    assert r.code == 2 and r.out == ""
+    assert f"hint: --format/-o takes one of {valid} see `balcli {args[0]}" in r.err

@@ -18,6 +18,7 @@ from typer import core as click_core  # TyperOption, TyperArgument, TyperGroup
 
 from balcli._typer_compat import click_exceptions, click_types
 from balcli.errors import UsageError
+from balcli.options import FORMATS, formats_of
 
 # The root options that are global: accepted before or after the command. Those that take a value:
 GLOBAL_VALUE_OPTIONS = frozenset({"--profile", "-p", "--config"})
@@ -127,20 +128,24 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) == 1 else text
 
 
-def _values(param_type: Any) -> list[str] | None:
+def _values(param_type: Any, command: str | None = None) -> list[str] | None:
+    """The values of a choice, as ``command`` takes them (-o prometheus only where it is written)."""
     choices = getattr(param_type, "choices", None)
     if choices is None:
         return None
-    return [str(getattr(c, "value", c)) for c in choices]
+    values = [str(getattr(c, "value", c)) for c in choices]
+    if set(values) == set(FORMATS):
+        return list(formats_of(command))
+    return values
 
 
 def _number(value: float | None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def rule(param_type: Any) -> str | None:
+def rule(param_type: Any, command: str | None = None) -> str | None:
     """What a valid value of ``param_type`` is, in words: ``a whole number from 1 to 50``, ``one of a, b``."""
-    values = _values(param_type)
+    values = _values(param_type, command)
     if values is not None:
         return "one of " + ", ".join(values)
     name = getattr(param_type, "name", "")
@@ -198,7 +203,7 @@ def translate(exc: Any, path: str = "balcli") -> UsageError:
         # param_hint may be a list of names in click's types; balcli's parameters each give it one string
         name = _option_name(param) if param is not None else (exc.param_hint or "")  # type: ignore[assignment]
         problem = _problem(exc.message)
-        valid = rule(param.type) if param is not None else None
+        valid = rule(param.type, getattr(getattr(ctx, "command", None), "name", None)) if param is not None else None
         hint = f"{name} takes {valid}; {see}" if valid else see
         return UsageError(f"invalid value for {name}: {problem}" if name else f"invalid value: {problem}", hint)
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -264,7 +269,7 @@ def tidy(root: Any) -> None:
             else:
                 if param.metavar is None or not param.metavar.isupper():
                     param.metavar = _metavar(param)
-                facts = _facts(param)
+                facts = _facts(param, command.name)
             help_text = param.help or ""
             if param.envvar and "env:" not in help_text:
                 facts.append(f"env: {param.envvar}")
@@ -308,11 +313,11 @@ def _with_facts(help_text: str, facts: list[str]) -> str:
     return f"{help_text} [{'; '.join(facts)}]".strip()
 
 
-def _facts(param: Any) -> list[str]:
+def _facts(param: Any, command: str | None) -> list[str]:
     """The default and the range or values, unless the option's help text states them already."""
     help_text = param.help or ""
     facts = []
-    values = _values(param.type)
+    values = _values(param.type, command)
     if values is not None and not all(v in help_text for v in values):
         facts.append("one of " + "|".join(values))
     elif isinstance(param.type, click_types._NumberRangeBase) and not re.search(r"\d\.\.\d", help_text):
