@@ -70,6 +70,19 @@ class SeenKeys:
 
     def add(self, key: Hashable) -> bool:
         """Remember ``key``; True if it is new."""
+        number = self._number(key, claim=True)
+        if number is None:
+            return self._add_other(key)
+        i = self._slot(number)
+        if self._table[i] == number:
+            return False
+        self._table[i] = number
+        self._added()
+        return True
+
+    def _number(self, key: Hashable, *, claim: bool) -> int | None:
+        """The table entry for ``key``, or None when it belongs in the fallback set (``claim``: the first key
+        decides which type the table holds)."""
         kind = type(key)
         # ignores: mypy does not narrow `key` from the exact type tests on `kind` (exact: a bool is no int key)
         if kind is str and key.isdigit() and key.isascii() and len(key) <= 18 and (key[0] != "0" or key == "0"):  # type: ignore[attr-defined,arg-type,index]
@@ -77,37 +90,39 @@ class SeenKeys:
         elif kind is int and 0 <= key < 1 << 63:  # type: ignore[operator]
             number = key
         else:
-            return self._add_other(key)
+            return None
         if self._kind is not kind:
-            if self._kind is not None:
-                return self._add_other(key)
+            if self._kind is not None or not claim:
+                return None
             self._kind = kind
-        if not self._insert(number):
-            return False
-        self._count += 1
-        if self._count * 2 > len(self._table):
-            self._grow()
-        return True
+        return number  # type: ignore[return-value]
 
     def _add_other(self, key: Hashable) -> bool:
         # Other keys than str are kept with their type: a plain set takes 0, False and 0.0 for one key.
-        entry = key if type(key) is str else (type(key), key)
+        entry = self._entry(key)
         if entry in self._other:
             return False
         self._other.add(entry)
         return True
 
-    def _insert(self, number: int) -> bool:
+    @staticmethod
+    def _entry(key: Hashable) -> Hashable:
+        return key if type(key) is str else (type(key), key)
+
+    def _slot(self, number: int) -> int:
+        """Where ``number`` is in the table, or the empty slot where it would go."""
         table, mask = self._table, len(self._table) - 1
         i = ((number * self._MIX) & 0xFFFFFFFFFFFFFFFF) >> (64 - self._bits)
         while True:
             found = table[i]
-            if found == self._EMPTY:
-                table[i] = number
-                return True
-            if found == number:
-                return False
+            if found == self._EMPTY or found == number:
+                return i
             i = (i + 1) & mask
+
+    def _added(self) -> None:
+        self._count += 1
+        if self._count * 2 > len(self._table):
+            self._grow()
 
     def _grow(self) -> None:
         old = self._table
@@ -115,21 +130,65 @@ class SeenKeys:
         self._table = array("q", [self._EMPTY]) * (1 << self._bits)
         for number in old:
             if number != self._EMPTY:
-                self._insert(number)
+                self._table[self._slot(number)] = number
+
+
+class KeyIndex(SeenKeys):
+    """A small number (0 to 2**31 - 1) for each key, in the memory of ``SeenKeys`` plus 4 bytes a slot: for
+    facts kept about every row key of a run (which coins a broker customer has had yielded). A key only
+    ``add``-ed reads as 0, so one index can serve as a run's ``SeenKeys`` too."""
+
+    __slots__ = ("_other_values", "_values")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values = array("i", [0]) * len(self._table)
+        self._other_values: dict[Hashable, int] = {}
+
+    def get(self, key: Hashable) -> int | None:
+        number = self._number(key, claim=False)
+        if number is None:
+            return self._other_values.get(self._entry(key))
+        i = self._slot(number)
+        return self._values[i] if self._table[i] == number else None
+
+    def put(self, key: Hashable, value: int) -> None:
+        number = self._number(key, claim=True)
+        if number is None:
+            self._other.add(self._entry(key))
+            self._other_values[self._entry(key)] = value
+            return
+        i = self._slot(number)
+        self._values[i] = value
+        if self._table[i] != number:
+            self._table[i] = number
+            self._added()
+
+    def _grow(self) -> None:
+        old_table, old_values = self._table, self._values
+        self._bits += 1
+        self._table = array("q", [self._EMPTY]) * (1 << self._bits)
+        self._values = array("i", [0]) * len(self._table)
+        for number, value in zip(old_table, old_values):
+            if number != self._EMPTY:
+                j = self._slot(number)
+                self._table[j], self._values[j] = number, value
 
 
 def cursor_pages(
     fetch: Callable[[str | None], tuple[list[T], str | None]], *, key: Key[T], label: str,
     max_items: int | None = None, on_page: OnPage = _ignore, keep_repeats: bool = False,
+    seen: SeenKeys | None = None,
 ) -> Iterator[list[T]]:
     """Follow ``next`` cursors from ``fetch(None)`` until an empty/absent cursor; yield deduplicated pages.
 
     Only ``None`` and ``""`` end the run: any other cursor that is not a string (``0``, ``{}``, ``[]``) is a
     malformed answer (exit 7), never taken for "no more pages". ``keep_repeats``: items whose key an earlier
     page held are yielded too (not counted as new rows), for a caller that merges them (a broker customer whose
-    coins span two pages)."""
+    coins span two pages). ``seen``: the keys' memory, when the caller keeps facts about the same keys (a
+    ``KeyIndex``, where a key added here reads as 0)."""
     seen_cursors: set[str] = set()
-    seen_keys = SeenKeys()
+    seen_keys = seen if seen is not None else SeenKeys()
     cursor: str | None = None
     pages = rows = barren = 0
     while True:
@@ -180,10 +239,11 @@ def indexed_pages(
     rows than it says, it is stale, and the run reads on (one page at a time) until a short or an empty page,
     then warns. A total above the rows the pages hold ends with an empty page: an error (exit 7).
 
-    ``speculate_after`` (concurrent runs; seconds, the rate limiter's spacing): when the first page has not come
-    back by then, the second is asked for before the total is known, so that a slow API costs one latency and
-    not two before the pages flow at the full rate. A fast first answer (the usual case) sends nothing more; a
-    slow one costs one unneeded request when everything fits on the first page (its rows are never used).
+    ``speculate_after`` (concurrent runs; seconds, the rate limiter's spacing): when the first page's request has
+    been out that long without an answer, the second is asked for before the total is known, so that a slow API
+    costs one latency and not two before the pages flow at the full rate. A fast first answer (the usual case)
+    sends nothing more; a slow one costs one unneeded request when everything fits on the first page (its rows
+    are never used). See ``_SecondPage``.
     """
     workers = _Workers()
     ahead: deque[tuple[int, Future[Any]]] = deque()
@@ -293,15 +353,15 @@ def _stop(workers: _Workers, ahead: deque[tuple[int, Future[Any]]], ahead_of_tot
 class _SecondPage:
     """The second page, asked for before the first page's total is known when the first is slow to come back.
 
-    Once the first page's request has left, its thread waits ``after`` seconds (the rate limiter's spacing) for
-    its answer. If the first page is back
-    by then, or is being retried (the API is failing, not merely slow: ``give_up``), nothing is sent. Otherwise the
-    page is sent, and once sent it is the page's one request: the consumer ``settle``s whether it is wanted (the
-    first page's total says there is a second page, at the size asked for). An attempt that fails with something
-    worth retrying is retried only if the page is wanted, as any page in its turn."""
+    Once the first page's request has left, this page's thread waits ``after`` seconds (the rate limiter's
+    spacing) for its answer. If the first page is back by then, or is being retried (the API is failing, not
+    merely slow: ``give_up``), nothing is sent. Otherwise this page is sent, and that request is its only one
+    unless the page turns out to be wanted: the consumer ``settle``s that once the first page is back (its total
+    says there is a second page, at the size asked for), and only a wanted page retries a failed attempt.
+    """
 
     def __init__(self, fetch: Callable[[int, int], Any], size: int, after: float, workers: _Workers) -> None:
-        self._fetch, self._size, self._after = fetch, size, after
+        self._fetch, self._after = fetch, after
         self._lock = threading.Lock()
         self._settled = threading.Event()  # the first page is back (or being retried, or the run ended)
         self.first_sent = threading.Event()  # the first page's request left (or the page is settled)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from balcli import credentials
 from balcli.app import COMMANDS, command_in
-from balcli.pagination import SeenKeys
+from balcli.pagination import KeyIndex, SeenKeys
 
 THIRD_PARTY_HEAVY = {"requests", "urllib3", "rich", "keyring", "yaml", "pydantic"}
 TRANSPORT = {"balcli.http", "balcli.signing", "balcli.pagination", "balcli.sources", "balcli.config",
@@ -231,6 +231,28 @@ def test_seen_keys_answers_exactly_as_a_set_would(sequence):
         assert seen.add(key) is (ref_key not in reference), key
         reference.add(ref_key)
     assert len(seen) == len(reference)
+
+
+@given(st.lists(st.tuples(keys, st.integers(0, 2**31 - 1)), max_size=300))
+def test_key_index_answers_exactly_as_a_dict_would(puts):
+    index, reference = KeyIndex(), {}
+    for key, value in puts:
+        ref_key = (type(key), key)
+        assert index.get(key) == reference.get(ref_key), key
+        index.put(key, value)
+        reference[ref_key] = value
+        assert index.get(key) == value
+    assert len(index) == len(reference)
+    assert all(index.get(key) == reference[(type(key), key)] for key, _ in puts)
+
+
+def test_key_index_keeps_broker_uids_in_12_bytes_a_slot_through_growth():
+    index = KeyIndex()
+    uids = [str(101479471 + 7 * i) for i in range(50_000)]
+    for n, uid in enumerate(uids):
+        index.put(uid, n % 5)
+    assert [index.get(u) for u in uids] == [n % 5 for n in range(50_000)] and index.get("101479472") is None
+    assert index._table.itemsize + index._values.itemsize == 12 and not index._other_values
 
 
 def test_seen_keys_grows_past_its_first_table_and_keeps_every_key():

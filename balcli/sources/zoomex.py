@@ -10,7 +10,7 @@ from balcli import exchanges, signing, views
 from balcli.amounts import exact_sum, format_decimal
 from balcli.errors import ClockSkewError, NetworkError, RateLimitError, ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure, snippet
-from balcli.pagination import OnPage, cursor_pages
+from balcli.pagination import KeyIndex, OnPage, cursor_pages
 from balcli.sources import Link
 from balcli.sources._envelope import IP_HINT, KEY_HINT, PERM_HINT, SIGN_HINT, auth_error, param_error
 from balcli.sources._rows import amount, need, need_list, text
@@ -103,7 +103,7 @@ def asset_balance_pages(
     yielded = _CustomerCoins()
     pages = cursor_pages(fetch, key=lambda c: str(need(c, "user_id", "Zoomex asset-balance")),
                          label="Zoomex asset-balance", max_items=max_items,
-                         on_page=on_page or (lambda *_: None), keep_repeats=True)
+                         on_page=on_page or (lambda *_: None), keep_repeats=True, seen=yielded.customers)
     for customers in pages:
         yield [row for customer in customers for row in yielded.new_rows(customer_rows(customer))]
 
@@ -112,12 +112,14 @@ class _CustomerCoins:
     """Which coins have been yielded for each customer, in little memory: each distinct set of coin names is
     kept once and every customer refers to it by number (most customers hold one of a few sets)."""
 
-    __slots__ = ("_ids", "_of", "_sets")
+    __slots__ = ("_ids", "_sets", "customers")
 
     def __init__(self) -> None:
-        self._of: dict[str, int] = {}
-        self._sets: list[frozenset[str]] = []
-        self._ids: dict[frozenset[str], int] = {}
+        # customer -> the number of its set, in about 12 bytes (a dict of UID strings: 100); pagination's memory
+        # of the customers seen too (a customer seen but not yet yielded has set 0, no coins)
+        self.customers = KeyIndex()
+        self._sets: list[frozenset[str]] = [frozenset()]
+        self._ids: dict[frozenset[str], int] = {frozenset(): 0}
 
     def _id(self, coins: frozenset[str]) -> int:
         if coins not in self._ids:
@@ -129,17 +131,18 @@ class _CustomerCoins:
         if not rows:
             return rows
         user = rows[0]["user_id"]
-        before = self._sets[self._of[user]] if user in self._of else frozenset()
+        known = self.customers.get(user)
+        before = self._sets[known] if known is not None else frozenset()
         fresh = [r for r in rows if r["coin"] not in before]
         if len(fresh) == len(rows) and len({r["coin"] for r in rows}) == len(rows):
-            self._of[user] = self._id(before | {r["coin"] for r in rows})
+            self.customers.put(user, self._id(before | {r["coin"] for r in rows}))
             return rows
         out, seen = [], set(before)
         for r in fresh:
             if r["coin"] not in seen:
                 seen.add(r["coin"])
                 out.append(r)
-        self._of[user] = self._id(frozenset(seen))
+        self.customers.put(user, self._id(frozenset(seen)))
         return out
 
 
