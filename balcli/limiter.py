@@ -19,11 +19,11 @@ class RateLimiter:
 
     Even spacing at 96% of the documented rate keeps any rolling window under its limit, even with some
     scheduling jitter between the requests (about 40 ms a second at 5/s), while using over 95% of what the
-    API allows. ``acquire()`` hands out slots in advance; ``wait_turn()``, called right before the send, makes
-    sure of the spacing from the send before it whichever worker that was: a worker that wakes late from its slot
-    (a busy CPU) and the next one, on time, cannot go out closer together than the spacing, and time spent between
-    ``acquire()`` and the send cannot squeeze two requests together. ``sent()`` re-anchors the next slot on the
-    moment a request really leaves. A caller may acquire without sending: only a send is ever waited for.
+    API allows. ``acquire()`` hands out slots in advance (a slot taken and not used delays the next caller by
+    one spacing, no more); ``wait_turn()``, called right before the send, makes sure of the spacing from the
+    latest send, whichever worker made it: a worker that wakes late for its slot (a busy CPU) and the next one, on
+    time, cannot go out closer together than the spacing. ``sent()`` re-anchors the next slot on the moment a
+    request really leaves. Nothing waits for a send that never happens: there is no turn to hand back.
     """
 
     HEADROOM = 0.96
@@ -74,7 +74,8 @@ class RateLimiter:
 
     def wait_turn(self) -> float:
         """Right before a send: wait out a hold that began after this worker's ``acquire()`` and the spacing from
-        the latest send, then claim this send's moment; the seconds waited."""
+        the latest send, then claim this send's moment (in the same lock hold as the check: two workers cannot
+        both be cleared against the same latest send); the seconds waited."""
         waited, waited_for = 0.0, None
         for _ in range(8):  # another worker may claim the moment first, or a 429 extend the hold: bounded
             with self._lock:
@@ -82,7 +83,8 @@ class RateLimiter:
                 spaced = now if self._last is None else self._last + self.interval
                 moment = max(self._held, spaced)
                 if moment <= now or moment == waited_for:  # (the latter: a clock that a sleep does not move)
-                    break
+                    self._last = now if self._last is None else max(self._last, now)
+                    return waited
             self._sleep(moment - now)
             waited, waited_for = waited + moment - now, moment
             if cancel.stopped():  # an abandoned page: the caller ends it before sending

@@ -148,7 +148,8 @@ class KeyIndex(SeenKeys):
     def get(self, key: Hashable) -> int | None:
         number = self._number(key, claim=False)
         if number is None:
-            return self._other_values.get(self._entry(key))
+            entry = self._entry(key)
+            return self._other_values.get(entry, 0 if entry in self._other else None)
         i = self._slot(number)
         return self._values[i] if self._table[i] == number else None
 
@@ -247,41 +248,39 @@ def indexed_pages(
     """
     workers = _Workers()
     ahead: deque[tuple[int, Future[Any]]] = deque()
-    ahead_of_total = None
-    if speculate_after is not None and concurrency > 1 and (max_items is None or max_items > page_size):
-        ahead_of_total = _SecondPage(fetch, page_size, speculate_after, workers)
+    second = None
     try:
-        first, total = running_until(None, fetch, 0, page_size,
-                                     on_retry=ahead_of_total.give_up if ahead_of_total else None,
-                                     on_send=ahead_of_total.first_sent.set if ahead_of_total else None)
-    except BaseException:
-        _stop(workers, ahead, ahead_of_total)
-        raise
-    # A short first page is the server's cap unless it holds exactly the total: with more rows to come, or
-    # with more rows than the (then stale) total, the next pages are asked for at that size.
-    size = len(first) if 0 < len(first) < page_size and total != len(first) else page_size
-    first_total = total
-    seen = SeenKeys()
-    rows = pages = 0
-    target = _target(total, max_items)
-    planned = math.ceil(target / size) if size else 0
+        if speculate_after is not None and concurrency > 1 and (max_items is None or max_items > page_size):
+            second = _SecondPage(fetch, page_size, speculate_after, workers)
+        first, total = running_until(None, fetch, 0, page_size, on_retry=second.give_up if second else None,
+                                     on_send=second.first_sent.set if second else None)
+        # A short first page is the server's cap unless it holds exactly the total: with more rows to come, or
+        # with more rows than the (then stale) total, the next pages are asked for at that size.
+        size = len(first) if 0 < len(first) < page_size and total != len(first) else page_size
+        first_total = total
+        seen = SeenKeys()
+        rows = pages = 0
+        target = _target(total, max_items)
+        planned = math.ceil(target / size) if size else 0
 
-    concurrent = concurrency > 1 and planned > 2
-    next_index = 1
-    if ahead_of_total is not None and ahead_of_total.settle(wanted=size == page_size and planned >= 2):
-        ahead.append((1, ahead_of_total.future))
-        next_index = 2
+        concurrent = concurrency > 1 and planned > 2
+        next_index = 1
+        # The second page at the size asked for is read next when the total says so, or when a full first page
+        # already holds more rows than a (stale) total.
+        if second is not None and second.settle(
+                wanted=size == page_size and (planned >= 2 or len(first) == size > total)):
+            ahead.append((1, second.future))
+            next_index = 2
 
-    def submit_more() -> None:
-        nonlocal next_index
-        while concurrent and len(ahead) < concurrency and next_index < planned:
-            ahead.append((next_index, workers.start(fetch, next_index, size)))
-            next_index += 1
+        def submit_more() -> None:
+            nonlocal next_index
+            while concurrent and len(ahead) < concurrency and next_index < planned:
+                ahead.append((next_index, workers.start(fetch, next_index, size)))
+                next_index += 1
 
-    def beyond_total() -> None:
-        warn(f"{label}: the API reported a total of {total} but its pages held {rows} rows; every page was read")
+        def beyond_total() -> None:
+            warn(f"{label}: the API reported a total of {total} but its pages held {rows} rows; every page was read")
 
-    try:
         index, items = 0, first
         previous_keys: list[Hashable] | None = None
         while True:
@@ -335,15 +334,15 @@ def indexed_pages(
             else:
                 items, total = fetch(index, size)
     finally:
-        _stop(workers, ahead, ahead_of_total)
+        _stop(workers, ahead, second)
 
 
-def _stop(workers: _Workers, ahead: deque[tuple[int, Future[Any]]], ahead_of_total: _SecondPage | None) -> None:
+def _stop(workers: _Workers, ahead: deque[tuple[int, Future[Any]]], second: _SecondPage | None) -> None:
     """Pages still in flight when the consumer stops (| head, an error, Ctrl-C, close()) are stopped: one not yet
     started never starts, one being retried or waiting for the rate limiter ends at once, and one whose request is
     on the wire ends with that request (bounded by --timeout). Then they are waited for."""
-    if ahead_of_total is not None:
-        ahead_of_total.settle(wanted=False)
+    if second is not None:
+        second.stop()
     workers.stop.set()
     for _, fut in ahead:
         fut.cancel()
@@ -355,51 +354,73 @@ class _SecondPage:
 
     Once the first page's request has left, this page's thread waits ``after`` seconds (the rate limiter's
     spacing) for its answer. If the first page is back by then, or is being retried (the API is failing, not
-    merely slow: ``give_up``), nothing is sent. Otherwise this page is sent, and that request is its only one
-    unless the page turns out to be wanted: the consumer ``settle``s that once the first page is back (its total
-    says there is a second page, at the size asked for), and only a wanted page retries a failed attempt.
+    merely slow: ``give_up``), this page is not asked for ahead of the total. Otherwise its request is prepared,
+    and the transport's hooks decide at the last moment: it leaves only while the first page is neither being
+    retried nor known to make it unneeded, and a failed attempt is retried only once the consumer has
+    ``settle``d that the page is wanted (its thread waits for that). A page that could not go out ahead of the
+    total but is wanted is then fetched by the same thread, in its turn.
     """
 
     def __init__(self, fetch: Callable[[int, int], Any], size: int, after: float, workers: _Workers) -> None:
         self._fetch, self._after = fetch, after
         self._lock = threading.Lock()
-        self._settled = threading.Event()  # the first page is back (or being retried, or the run ended)
-        self.first_sent = threading.Event()  # the first page's request left (or the page is settled)
-        self._sent = False
+        self.first_sent = threading.Event()  # the first page's request left (or the wait is over anyway)
+        self._halt = threading.Event()  # the first page is back or being retried, or the run ended
+        self._settled = threading.Event()  # the consumer decided (settle), or the run ended
+        self._committed = False  # past the wait: this thread will deliver the page if it is wanted
+        self._blocked = False  # no request of this page may leave ahead of the total any more
         self._wanted = False
         self.future = workers.start(self._run, 1, size)
 
     def give_up(self) -> None:
-        """The first page is being retried: do not send this one ahead of it (one already sent stays sent)."""
+        """The first page is being retried: nothing more leaves ahead of it (a request already out stays out)."""
         with self._lock:
-            self._settled.set()
+            self._blocked = True
+            self._halt.set()
             self.first_sent.set()
 
     def settle(self, *, wanted: bool) -> bool:
-        """The first page is back: whether this page is in use (it was sent, and is ``wanted``)."""
+        """The first page is back: whether the consumer takes this page from ``future`` (it is wanted, and this
+        thread is past its wait, so it delivers the page, sent ahead or fetched in its turn)."""
         with self._lock:
-            if not self._settled.is_set():
-                self._wanted = wanted
-                self._settled.set()
+            self._wanted = wanted
+            self._blocked = self._blocked or not wanted
+            self._halt.set()
+            self._settled.set()
             self.first_sent.set()
-            return self._sent and self._wanted
+            return self._committed and wanted
+
+    def stop(self) -> None:
+        """The run is ending: nothing more leaves, and a thread waiting for a decision goes."""
+        with self._lock:
+            self._blocked = True
+            self._wanted = False
+            self._halt.set()
+            self._settled.set()
+            self.first_sent.set()
 
     def _run(self, index: int, size: int) -> Any:
         self.first_sent.wait()
-        self._settled.wait(self._after)
+        self._halt.wait(self._after)
         with self._lock:
-            if self._settled.is_set():
+            if self._halt.is_set():
                 return None
-            self._sent = True
+            self._committed = True
         try:
-            return running_until(None, self._fetch, index, size, on_retry=self._one_attempt)
-        except _Speculation:
+            return running_until(None, self._fetch, index, size, on_send=self._may_send, on_retry=self._may_retry)
+        except _Speculation:  # it could not go out ahead of the total
             self._settled.wait()
             return self._fetch(index, size) if self._wanted else None
 
-    def _one_attempt(self) -> None:
-        if not (self._settled.is_set() and self._wanted):
-            raise _Speculation("a page asked for ahead of the total is retried only once it is known to be wanted")
+    def _may_send(self) -> None:
+        with self._lock:
+            if self._blocked and not self._wanted:
+                raise _Speculation("the page is not to be asked for ahead of the first page's total")
+
+    def _may_retry(self) -> None:
+        self._settled.wait()  # retried only once known to be wanted (the transport's back-off follows)
+        if not self._wanted:
+            raise _Speculation("a page asked for ahead of the total is not retried unless it is wanted")
 
 
 def _fresh(items: list[T], keys: list[Hashable], seen: SeenKeys) -> list[T]:

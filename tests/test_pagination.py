@@ -576,8 +576,28 @@ def test_no_speculation_when_max_items_fits_the_first_page_or_when_sequential():
         assert server.started[:1] == [0] and server.max_in_flight == 1, kwargs
 
 
-def test_a_page_ahead_of_the_total_makes_one_attempt_and_is_asked_for_again_in_its_turn():
-    """The transport tells of each retry (``cancel.retrying``): the page sent ahead of the total gives up there."""
+def test_a_page_sent_ahead_is_retried_only_once_the_first_page_shows_it_is_wanted():
+    """The transport tells of each retry (``cancel.retrying``): for the page sent ahead of the total, that call
+    returns (and the transport backs off and retries) only once the first page's total shows the page is needed."""
+    events: list[str] = []
+    release = threading.Event()
+
+    def fetch(index, size):
+        cancel.sending()
+        if index == 0:
+            release.wait(5)
+            events.append("page 1 answered")
+        elif index == 1:
+            release.set()
+            cancel.retrying()  # its first attempt failed
+            events.append("page 2 retried")
+        return rows(10, start=index * 10), 30
+
+    got = flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert got == list(range(30)) and events[:2] == ["page 1 answered", "page 2 retried"]
+
+
+def test_a_page_sent_ahead_that_is_not_wanted_is_not_retried():
     attempts: list[int] = []
     release = threading.Event()
 
@@ -586,14 +606,54 @@ def test_a_page_ahead_of_the_total_makes_one_attempt_and_is_asked_for_again_in_i
         cancel.sending()
         if index == 0:
             release.wait(5)
-        elif index == 1 and attempts.count(1) == 1:
+        elif index == 1:
             release.set()
-            cancel.retrying()  # its first attempt failed: the transport would now back off and retry
-            raise AssertionError("a speculative page was retried")
+            cancel.retrying()  # raises: everything fitted on the first page
+            raise AssertionError("an unneeded page was retried")
+        return rows(8), 8
+
+    assert flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3,
+                              speculate_after=0.01)) == list(range(8))
+    assert attempts == [0, 1] and page_threads() == []
+
+
+def test_a_page_not_yet_out_when_the_first_is_retried_stays_in_and_comes_in_its_turn():
+    """Page 2 is past its wait (say, in the rate limiter's queue) when page 1 fails an attempt: it does not leave
+    ahead of the total; once page 1's total shows it is wanted, it is fetched, and asked for once."""
+    sent: list[int] = []
+    page_2_waiting, page_1_retrying = threading.Event(), threading.Event()
+
+    def fetch(index, size):
+        if index == 0:
+            cancel.sending()
+            sent.append(0)
+            page_2_waiting.wait(5)
+            cancel.retrying()  # page 1 failed an attempt and is retried
+            page_1_retrying.set()
+            cancel.sending()
+            sent.append(0)
+        elif index == 1:
+            page_2_waiting.set()
+            page_1_retrying.wait(5)
+            cancel.sending()  # raises while page 1 is being retried; passes once the page is known to be wanted
+            sent.append(1)
+        else:
+            sent.append(index)
         return rows(10, start=index * 10), 30
 
     got = flat(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
-    assert got == list(range(30)) and sorted(attempts) == [0, 1, 1, 2]
+    assert got == list(range(30)) and sorted(sent) == [0, 0, 1, 2]
+
+
+def test_a_bad_first_answer_leaves_no_page_thread_behind():
+    def fetch(index, size):
+        cancel.sending()
+        time.sleep(0.05 if index == 0 else 0)
+        return rows(10), None  # not a count: the generator fails between page 1's answer and its loop
+
+    with pytest.raises(TypeError):
+        list(indexed_pages(fetch, page_size=10, key=ident, label="T", concurrency=3, speculate_after=0.01))
+    assert page_threads() == []
 
 
 def test_a_first_page_being_retried_sends_nothing_ahead():

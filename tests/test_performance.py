@@ -255,6 +255,12 @@ def test_key_index_keeps_broker_uids_in_12_bytes_a_slot_through_growth():
     assert index._table.itemsize + index._values.itemsize == 12 and not index._other_values
 
 
+@pytest.mark.parametrize("key", ["101479471", "0101", 7, ("x", 1)])  # in the table, or in the fallback set
+def test_a_key_only_added_to_a_key_index_reads_as_0(key):
+    index = KeyIndex()
+    assert index.get(key) is None and index.add(key) and index.get(key) == 0 and not index.add(key)
+
+
 def test_seen_keys_grows_past_its_first_table_and_keeps_every_key():
     seen = SeenKeys()
     uids = [str(101479471 + 7 * i) for i in range(20_000)]

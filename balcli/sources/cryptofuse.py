@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from balcli import exchanges, signing, views
+from balcli import cancel, exchanges, signing, views
 from balcli.errors import AuthError, ResponseError
 from balcli.http import Answer, Api, HttpClient, Prepared, budget_identity, http_failure
 from balcli.pagination import OnPage, Warn, indexed_pages
@@ -155,6 +155,7 @@ class Session:
                     self.refreshed = True
                     self._forget()
                     self.api.token = self._fetch()
+        cancel.retrying()  # the page is sent again, with the new token
         try:
             return self.client.call(self.api, "GET", path, params, limiter=self.limiter)
         except TokenRejected as exc:

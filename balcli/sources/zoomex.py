@@ -115,8 +115,8 @@ class _CustomerCoins:
     __slots__ = ("_ids", "_sets", "customers")
 
     def __init__(self) -> None:
-        # customer -> the number of its set, in about 12 bytes (a dict of UID strings: 100); pagination's memory
-        # of the customers seen too (a customer seen but not yet yielded has set 0, no coins)
+        # customer -> the number of its set, in about 30 bytes a customer (a dict of UID strings: over 100); it is
+        # pagination's memory of the customers seen too (a customer seen but not yet yielded has set 0, no coins)
         self.customers = KeyIndex()
         self._sets: list[frozenset[str]] = [frozenset()]
         self._ids: dict[frozenset[str], int] = {frozenset(): 0}
