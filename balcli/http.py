@@ -294,7 +294,7 @@ class HttpClient:
                 if resynced or not self._resync(api):
                     raise
                 resynced = True
-                cancel.retrying()  # sent again (not counted against --max-retries)
+                cancel.retrying()  # the request is sent again
                 attempt -= 1  # the re-sync retry does not count against --max-retries
             except (RateLimitError, NetworkError) as exc:
                 if (isinstance(exc, RateLimitError) and exc.banned) or isinstance(exc, ServerRefused):
