@@ -16,6 +16,8 @@ MONITORING_COMMANDS = ("summary", "check")  # the commands that write -o prometh
 def formats_of(command: str | None) -> tuple[str, ...]:
     """The -o values ``command`` takes (its help and its errors list these; every command parses all of them)."""
     return FORMATS if command in MONITORING_COMMANDS else tuple(f for f in FORMATS if f != "prometheus")
+
+
 _TZ_RE = re.compile(r"^(?:Z|UTC|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$")
 
 

@@ -368,14 +368,12 @@ class _SecondPage:
         self._halt = threading.Event()  # the first page is back or being retried, or the run ended
         self._settled = threading.Event()  # the consumer decided (settle), or the run ended
         self._committed = False  # past the wait: this thread will deliver the page if it is wanted
-        self._blocked = False  # no request of this page may leave ahead of the total any more
         self._wanted = False
         self.future = workers.start(self._run, 1, size)
 
     def give_up(self) -> None:
         """The first page is being retried: nothing more leaves ahead of it (a request already out stays out)."""
         with self._lock:
-            self._blocked = True
             self._halt.set()
             self.first_sent.set()
 
@@ -384,7 +382,6 @@ class _SecondPage:
         thread is past its wait, so it delivers the page, sent ahead or fetched in its turn)."""
         with self._lock:
             self._wanted = wanted
-            self._blocked = self._blocked or not wanted
             self._halt.set()
             self._settled.set()
             self.first_sent.set()
@@ -393,7 +390,6 @@ class _SecondPage:
     def stop(self) -> None:
         """The run is ending: nothing more leaves, and a thread waiting for a decision goes."""
         with self._lock:
-            self._blocked = True
             self._wanted = False
             self._halt.set()
             self._settled.set()
@@ -413,8 +409,9 @@ class _SecondPage:
             return self._fetch(index, size) if self._wanted else None
 
     def _may_send(self) -> None:
+        """Ahead of the total (nothing halted it yet), or once known to be wanted: the request may leave."""
         with self._lock:
-            if self._blocked and not self._wanted:
+            if self._halt.is_set() and not self._wanted:
                 raise _Speculation("the page is not to be asked for ahead of the first page's total")
 
     def _may_retry(self) -> None:
